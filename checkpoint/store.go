@@ -1,0 +1,53 @@
+// Package checkpoint defines the storage a query's checkpoint lives in.
+//
+// A checkpoint is a small set of named objects ("metadata", "offsets/7",
+// "commits/7", "sinks/file/..."). Stores keep them in a local directory
+// (fsstore), in memory (memstore), on S3 or in DynamoDB. Every store passes
+// the conformance suite in checkpointtest.
+package checkpoint
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors every store returns (wrapped) so callers can test with errors.Is.
+var (
+	// ErrExist: Create found the object already there.
+	ErrExist = errors.New("checkpoint object already exists")
+	// ErrNotExist: Read or Delete found no such object.
+	ErrNotExist = errors.New("checkpoint object does not exist")
+	// ErrLocked: another live process holds the checkpoint.
+	ErrLocked = errors.New("checkpoint in use")
+)
+
+// Store holds a checkpoint's objects. Names are slash-separated relative
+// paths made of [A-Za-z0-9._-] segments. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Create writes an object only if no object of that name exists, and
+	// returns an error wrapping ErrExist otherwise. A successful Create is
+	// durable when it returns; a crash leaves either the whole object or
+	// none of it, never a partial one.
+	Create(ctx context.Context, name string, data []byte) error
+	// Put writes an object, replacing any existing one, with the same
+	// durability as Create.
+	Put(ctx context.Context, name string, data []byte) error
+	// Read returns an object's bytes, or an error wrapping ErrNotExist.
+	Read(ctx context.Context, name string) ([]byte, error)
+	// List returns the names of the objects directly under dir (a name
+	// prefix ending before a slash, e.g. "offsets"), sorted as strings,
+	// without the dir prefix. A missing dir gives an empty list.
+	List(ctx context.Context, dir string) ([]string, error)
+	// Delete removes an object. Deleting a missing object returns an error
+	// wrapping ErrNotExist.
+	Delete(ctx context.Context, name string) error
+	// Lock claims the checkpoint for one live process (invariant 7). It
+	// returns an error wrapping ErrLocked when another live holder has it.
+	// A holder that dies (even by SIGKILL) must not block the next Lock
+	// for longer than a documented lease time; fsstore uses an OS file lock
+	// that the kernel releases at once. The returned func releases the lock.
+	Lock(ctx context.Context, owner string) (release func() error, err error)
+	// Location is the checkpoint's location as the user gave it, for messages.
+	Location() string
+}

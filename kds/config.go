@@ -1,0 +1,90 @@
+package kds
+
+import (
+	"net/http"
+	"time"
+)
+
+// AWSConfig selects the region, endpoint and credentials of a Kinesis client.
+// Zero values mean "use the SDK's default chain" (AWS_REGION, the shared
+// profile, instance roles, ...).
+type AWSConfig struct {
+	// Region is kinesis.region / kinesis.kinesisRegion. When empty it comes
+	// from the SDK's configuration, then from an AWS Kinesis host name in
+	// EndpointURL, else NewSource fails with a clear error.
+	Region string
+	// EndpointURL is kinesis.endpointUrl; empty uses the SDK's endpoint for
+	// the region.
+	EndpointURL string
+	// AccessKeyID, SecretKey and SessionToken are static credentials
+	// (kinesis.awsAccessKeyId, kinesis.awsSecretKey, kinesis.sessionToken).
+	AccessKeyID  string
+	SecretKey    string
+	SessionToken string
+	// HTTPClient overrides the HTTP client (tests). It is set after the SDK
+	// config is loaded, because AWS_CA_BUNDLE breaks a custom client passed
+	// to LoadDefaultConfig.
+	HTTPClient *http.Client
+}
+
+// RetryConfig is the one retry layer for Kinesis calls: full-jitter
+// exponential backoff. The SDK's own retryer is disabled so the two never
+// stack.
+type RetryConfig struct {
+	// MaxAttempts is kinesis.clientNumRetries (>= 1).
+	MaxAttempts int
+	// Initial is kinesis.clientRetryIntervalsMs.
+	Initial time.Duration
+	// Max is kinesis.clientMaxRetryIntervalMs.
+	Max time.Duration
+}
+
+// StartingPosition is the parsed kinesis.startingPosition.
+type StartingPosition struct {
+	// Kind is LATEST, TRIM_HORIZON (EARLIEST maps here), AT_TIMESTAMP or
+	// SHARDS (the JSON form with per-shard positions).
+	Kind      string
+	Timestamp time.Time
+	// Shards maps shard ids to positions for Kind == SHARDS. Shards not
+	// listed start at Default.
+	Shards map[string]ShardPosition
+	// Default is LATEST, TRIM_HORIZON or AT_TIMESTAMP for shards not listed
+	// in Shards (JSON form only).
+	Default string
+}
+
+// ShardPosition is one entry of the JSON form of kinesis.startingPosition.
+type ShardPosition struct {
+	// Type is AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER.
+	Type              string
+	SequenceNumber    string
+	SubSequenceNumber int64
+}
+
+// SourceConfig configures a polling Kinesis source. Field comments name the
+// Spark option each one comes from.
+type SourceConfig struct {
+	StreamName string // kinesis.streamName (required)
+	AWS        AWSConfig
+	Retry      RetryConfig
+
+	StartingPosition      StartingPosition // kinesis.startingPosition
+	DescribeShardInterval time.Duration    // kinesis.describeShardInterval
+	FetchInterval         time.Duration    // kinesis.getRecords.fetchIntervalMs
+	RecordsPerFetch       int              // kinesis.getRecords.numberOfRecordsPerFetch
+	FailOnDataLoss        bool             // kinesis.failOnDataLoss
+
+	// BufferRecords and BufferBytes bound each shard's buffer (invariant 8).
+	BufferRecords int // shardflow.buffer.maxRecordsPerShard
+	BufferBytes   int // shardflow.buffer.maxBytesPerShard
+}
+
+// SinkConfig configures the aws-kinesis sink.
+type SinkConfig struct {
+	StreamName string // kinesis.streamName (required)
+	AWS        AWSConfig
+	Retry      RetryConfig
+
+	MaxConnections int           // kinesis.sink.maxConnections: PutRecords in flight
+	RecordTTL      time.Duration // kinesis.sink.recordTtl
+}
