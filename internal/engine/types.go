@@ -139,6 +139,9 @@ type Snapshot struct {
 	// Ended is true when the shard is closed and read to its end: no record
 	// follows the buffered ones.
 	Ended bool
+	// Full is true when the buffer is at its record or byte bound: the
+	// reader waits for a Release before it fetches more.
+	Full bool
 	// AtTail is true when the reader has seen an empty page with
 	// MillisBehindLatest == 0 since its last buffered record: it is caught up.
 	AtTail bool

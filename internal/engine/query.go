@@ -1,0 +1,973 @@
+// Package engine is shardflow's micro-batch loop: shard discovery, the
+// planner that cuts batches from the shard readers' buffers, the offset and
+// commit logs, exact replay, triggers and progress records.
+//
+// Only the planner writes positions (invariant 1): offsets/N before the sink
+// runs, commits/N after it succeeded. Readers only fill buffers.
+package engine
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shardflow/shardflow/checkpoint"
+)
+
+// Limits bound what one batch takes and how long the checkpoint history is.
+type Limits struct {
+	// MaxRecordsPerShard is kinesis.maxFetchRecordsPerShard: the most user
+	// records one batch takes from one shard. Default 100000.
+	MaxRecordsPerShard int
+	// MaxFetchTimePerShard is kinesis.maxFetchTimePerShardSec: the longest a
+	// Once or AvailableNow batch waits for a shard to catch up before it is
+	// cut anyway. 0 means no limit. ProcessingTime batches never wait: they
+	// are cut from what is buffered (invariant 6).
+	MaxFetchTimePerShard time.Duration
+	// MinBatchesToRetain is kinesis.minBatchesToRetain: log entries kept
+	// when old ones are purged. Default 100.
+	MinBatchesToRetain int
+	// FailOnDataLoss is kinesis.failOnDataLoss: fail the query when a shard
+	// vanishes from ListShards before it was read to its end.
+	FailOnDataLoss bool
+	// DiscoveryInterval is how often an idle query lists shards again.
+	// Default 1s; the source caches ListShards for
+	// kinesis.describeShardInterval anyway.
+	DiscoveryInterval time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxRecordsPerShard <= 0 {
+		l.MaxRecordsPerShard = 100000
+	}
+	if l.MinBatchesToRetain <= 0 {
+		l.MinBatchesToRetain = 100
+	}
+	if l.DiscoveryInterval <= 0 {
+		l.DiscoveryInterval = time.Second
+	}
+	return l
+}
+
+// Config configures a Query.
+type Config struct {
+	// Name is the query's name in progress records and logs.
+	Name string
+	// Store holds the checkpoint.
+	Store checkpoint.Store
+	// Source is read; Sink receives every batch.
+	Source Source
+	Sink   Sink
+	// SinkDescription names the sink in progress records.
+	SinkDescription string
+	Trigger         Trigger
+	Limits          Limits
+	// Logger receives progress (INFO) and warnings; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+	// OnProgress, when set, is called after every committed batch.
+	OnProgress func(Progress)
+}
+
+// Query runs one streaming query. Create it with New, then call Run once.
+type Query struct {
+	cfg    Config
+	limits Limits
+	log    *slog.Logger
+	now    func() time.Time
+	runID  string
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	wake     chan struct{}
+
+	mu       sync.Mutex
+	id       string
+	recent   []Progress
+	runErr   error
+	started  bool
+	finished bool
+
+	// Run state, owned by the Run goroutine.
+	wal         wal
+	meta        Metadata
+	shards      map[string]*shardRun
+	nextBatch   int64
+	lastList    time.Time
+	lastTrigger time.Time
+}
+
+// shardRun is the engine's view of one tracked shard.
+type shardRun struct {
+	info   ShardInfo
+	next   Start
+	state  ShardState
+	reader ShardReader
+	quit   chan struct{} // stops the reader's wake forwarder
+}
+
+const recentProgressLen = 100
+
+// New checks cfg and returns a query ready to Run. It does no I/O.
+func New(cfg Config) (*Query, error) {
+	var errs []error
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("no checkpoint store (checkpointLocation)"))
+	}
+	if cfg.Source == nil {
+		errs = append(errs, errors.New("no source"))
+	}
+	if cfg.Sink == nil {
+		errs = append(errs, errors.New("no sink"))
+	}
+	if cfg.Trigger.Kind == KindProcessingTime && cfg.Trigger.Interval < 0 {
+		errs = append(errs, fmt.Errorf("trigger interval %s is negative; use 0 or more", cfg.Trigger.Interval))
+	}
+	if cfg.Limits.MaxFetchTimePerShard < 0 {
+		errs = append(errs, fmt.Errorf("kinesis.maxFetchTimePerShardSec %s is negative", cfg.Limits.MaxFetchTimePerShard))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Query{
+		cfg:    cfg,
+		limits: cfg.Limits.withDefaults(),
+		log:    log,
+		now:    now,
+		runID:  newUUID(),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		wake:   make(chan struct{}, 1),
+		wal:    wal{store: cfg.Store},
+		shards: map[string]*shardRun{},
+	}, nil
+}
+
+// ID returns the query id kept in the checkpoint; empty until Run has read
+// or created the checkpoint.
+func (q *Query) ID() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.id
+}
+
+// RunID returns this run's id; a restart gets a new one.
+func (q *Query) RunID() string { return q.runID }
+
+// Progress returns the most recent progress records, oldest first.
+func (q *Query) Progress() []Progress {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.recent)
+}
+
+// Stop asks Run to finish the running batch, commit it and return nil. It
+// waits until Run has returned or ctx is done. Stop before Run makes Run
+// return at once.
+func (q *Query) Stop(ctx context.Context) error {
+	q.stopOnce.Do(func() { close(q.stop) })
+	q.mu.Lock()
+	started := q.started
+	q.mu.Unlock()
+	if !started {
+		return nil
+	}
+	select {
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (q *Query) stopping() bool {
+	select {
+	case <-q.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// Run runs the query until Stop, the end of a Once or AvailableNow trigger
+// (nil), a failure (an error naming the batch), or ctx is cancelled (an
+// error wrapping ctx.Err(); the running batch is not committed and is
+// replayed by the next run). Run may be called once.
+func (q *Query) Run(ctx context.Context) (err error) {
+	q.mu.Lock()
+	if q.started {
+		q.mu.Unlock()
+		return errors.New("query: Run called twice")
+	}
+	q.started = true
+	q.mu.Unlock()
+	defer close(q.done)
+	defer func() {
+		q.mu.Lock()
+		q.runErr = err
+		q.finished = true
+		q.mu.Unlock()
+	}()
+
+	release, err := q.cfg.Store.Lock(ctx, q.runID)
+	if err != nil {
+		return fmt.Errorf("query %q: %w", q.cfg.Name, err)
+	}
+	defer func() {
+		if rerr := release(); rerr != nil {
+			q.log.Warn("releasing checkpoint lock", "err", rerr)
+		}
+	}()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer q.closeReaders()
+
+	replay, err := q.recover(ctx)
+	if err != nil {
+		return err
+	}
+	q.log.Info("query started", "name", q.cfg.Name, "id", q.id, "runId", q.runID,
+		"checkpoint", q.cfg.Store.Location(), "nextBatch", q.nextBatch, "trigger", q.cfg.Trigger.String())
+	if replay != nil {
+		if err := q.replay(ctx, replay); err != nil {
+			return q.wrap(ctx, err)
+		}
+	}
+	switch q.cfg.Trigger.Kind {
+	case KindOnce:
+		err = q.runOnce(ctx)
+	case KindAvailableNow:
+		err = q.runAvailableNow(ctx)
+	default:
+		err = q.runProcessingTime(ctx)
+	}
+	return q.wrap(ctx, err)
+}
+
+func (q *Query) wrap(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("query %q stopped: %w", q.cfg.Name, err)
+	}
+	return fmt.Errorf("query %q (id %s) failed: %w", q.cfg.Name, q.id, err)
+}
+
+// recover reads or creates the checkpoint and rebuilds the shard state. It
+// returns the uncommitted entry to replay, if any.
+func (q *Query) recover(ctx context.Context) (*OffsetEntry, error) {
+	var meta Metadata
+	err := q.wal.readJSON(ctx, metadataName, &meta)
+	switch {
+	case errors.Is(err, checkpoint.ErrNotExist):
+		ip, err := q.cfg.Source.ResolveInitial(ctx, q.now())
+		if err != nil {
+			return nil, fmt.Errorf("resolve kinesis.startingPosition: %w", err)
+		}
+		meta = Metadata{
+			ID:        newUUID(),
+			Format:    FormatVersion,
+			CreatedAt: q.now().UTC(),
+			Name:      q.cfg.Name,
+			Source: SourceMetadata{
+				Description:     q.cfg.Source.Describe(),
+				Stream:          q.cfg.Source.Stream(),
+				InitialPosition: ip,
+			},
+		}
+		if err := q.wal.create(ctx, metadataName, meta); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	default:
+		if meta.Format != FormatVersion {
+			return nil, fmt.Errorf("checkpoint %s has format %d; this shardflow reads format %d", q.cfg.Store.Location(), meta.Format, FormatVersion)
+		}
+		if meta.Source.Stream != q.cfg.Source.Stream() {
+			return nil, fmt.Errorf("checkpoint %s belongs to a query on stream %q, not %q; use a new checkpointLocation", q.cfg.Store.Location(), meta.Source.Stream, q.cfg.Source.Stream())
+		}
+	}
+	q.meta = meta
+	q.mu.Lock()
+	q.id = meta.ID
+	q.mu.Unlock()
+
+	lastOff, err := q.wal.latest(ctx, offsetsDir)
+	if err != nil {
+		return nil, err
+	}
+	lastCommit, err := q.wal.latest(ctx, commitsDir)
+	if err != nil {
+		return nil, err
+	}
+	loc := q.cfg.Store.Location()
+	switch {
+	case lastOff < 0 && lastCommit < 0:
+		q.nextBatch = 0
+		return nil, nil
+	case lastOff < lastCommit:
+		return nil, fmt.Errorf("checkpoint %s: commits/%d has no offsets/%d (the offset log was removed); the positions of the committed batch are lost: restore the file or start with a new checkpointLocation", loc, lastCommit, lastCommit)
+	case lastOff > lastCommit+1:
+		return nil, fmt.Errorf("checkpoint %s: offsets/%d is ahead of the last commit (commits/%d); remove offsets entries after %d to re-plan them", loc, lastOff, lastCommit, lastCommit+1)
+	}
+	entry, err := q.wal.readOffsets(ctx, lastOff)
+	if err != nil {
+		if lastOff > lastCommit {
+			return nil, fmt.Errorf("%w; this batch was never committed, so removing offsets/%d is safe: the batch is then planned again from commits/%d", err, lastOff, lastCommit)
+		}
+		return nil, err
+	}
+	committed := lastOff == lastCommit
+	for id, o := range entry.Shards {
+		s := &shardRun{info: ShardInfo{ID: id, Parents: o.Parents, Closed: o.State != StateOpen}, state: o.State}
+		if committed {
+			s.next = o.next()
+		} else {
+			// The replayed batch reads each shard from its start again;
+			// replay opens the readers itself.
+			s.next = o.Start
+		}
+		q.shards[id] = s
+	}
+	if committed {
+		q.nextBatch = lastOff + 1
+		return nil, nil
+	}
+	q.nextBatch = lastOff
+	return entry, nil
+}
+
+// discover lists shards at most every DiscoveryInterval and updates the
+// tracked set: new shards start at the initial position, shards that
+// vanished before their end are data loss.
+func (q *Query) discover(ctx context.Context, force bool) error {
+	now := q.now()
+	if !force && now.Sub(q.lastList) < q.limits.DiscoveryInterval {
+		return nil
+	}
+	list, err := q.cfg.Source.ListShards(ctx)
+	if err != nil {
+		return fmt.Errorf("list shards: %w", err)
+	}
+	q.lastList = now
+	listed := make(map[string]bool, len(list))
+	for _, info := range list {
+		listed[info.ID] = true
+		q.track(info)
+	}
+	for _, id := range slices.Sorted(maps.Keys(q.shards)) {
+		s := q.shards[id]
+		if listed[id] {
+			continue
+		}
+		if s.state == StateFinished {
+			// Trimmed after it was read to its end: nothing can need it.
+			delete(q.shards, id)
+			continue
+		}
+		if s.reader != nil && s.reader.Peek(0).Ended {
+			continue // its end is buffered; the next batch finishes it
+		}
+		msg := fmt.Sprintf("shard %s vanished from ListShards before it was read to its end (trimmed by the retention period?); records after %s are lost", id, describeStart(s.next))
+		if q.limits.FailOnDataLoss {
+			return fmt.Errorf("%s (kinesis.failOnDataLoss=true)", msg)
+		}
+		q.log.Warn(msg+"; continuing because kinesis.failOnDataLoss=false", "shard", id)
+		q.closeReader(s)
+		s.state = StateFinished
+	}
+	return nil
+}
+
+func (q *Query) track(info ShardInfo) {
+	s, ok := q.shards[info.ID]
+	if !ok {
+		st := StateOpen
+		if info.Closed {
+			st = StateClosed
+		}
+		q.shards[info.ID] = &shardRun{info: info, next: q.meta.Source.InitialPosition.StartFor(info.ID), state: st}
+		return
+	}
+	if len(info.Parents) > 0 {
+		s.info.Parents = info.Parents
+	}
+	if info.Closed && s.state == StateOpen {
+		s.state = StateClosed
+	}
+	s.info.Closed = s.info.Closed || info.Closed
+}
+
+func describeStart(s Start) string {
+	switch s.Type {
+	case AtTimestamp:
+		return "AT_TIMESTAMP " + s.Timestamp.UTC().Format(time.RFC3339Nano)
+	case AtSequenceNumber, AfterSequenceNumber:
+		return fmt.Sprintf("%s %s/%d", s.Type, s.Seq, s.Sub)
+	}
+	return string(s.Type)
+}
+
+// readable reports whether every parent of s is finished or untracked
+// (invariant 4: a child is not read before its parents' ends are committed).
+func (q *Query) readable(s *shardRun) bool {
+	for _, p := range s.info.Parents {
+		if ps, ok := q.shards[p]; ok && ps.state != StateFinished {
+			return false
+		}
+	}
+	return true
+}
+
+// activate opens readers for tracked shards that may be read now.
+func (q *Query) activate(ctx context.Context) error {
+	for _, id := range slices.Sorted(maps.Keys(q.shards)) {
+		s := q.shards[id]
+		if s.reader != nil || s.state == StateFinished || !q.readable(s) {
+			continue
+		}
+		r, err := q.cfg.Source.OpenShard(ctx, id, s.next)
+		if err != nil {
+			return fmt.Errorf("open reader for shard %s at %s: %w", id, describeStart(s.next), err)
+		}
+		s.reader = r
+		s.quit = make(chan struct{})
+		go q.forward(r, s.quit)
+	}
+	return nil
+}
+
+// forward turns one reader's Ready signals into the query's wake signal.
+func (q *Query) forward(r ShardReader, quit <-chan struct{}) {
+	for {
+		select {
+		case <-r.Ready():
+			select {
+			case q.wake <- struct{}{}:
+			default:
+			}
+		case <-quit:
+			return
+		}
+	}
+}
+
+func (q *Query) closeReader(s *shardRun) {
+	if s.reader == nil {
+		return
+	}
+	close(s.quit)
+	s.reader.Close()
+	s.reader = nil
+}
+
+func (q *Query) closeReaders() {
+	var wg sync.WaitGroup
+	for _, s := range q.shards {
+		if s.reader == nil {
+			continue
+		}
+		wg.Add(1)
+		go func(s *shardRun) { defer wg.Done(); q.closeReader(s) }(s)
+	}
+	wg.Wait()
+}
+
+func (q *Query) refresh(ctx context.Context, force bool) error {
+	if err := q.discover(ctx, force); err != nil {
+		return err
+	}
+	return q.activate(ctx)
+}
+
+// sleep waits for d, a reader's signal (when onWake), Stop or ctx. It
+// reports false when the query must stop.
+func (q *Query) sleep(ctx context.Context, d time.Duration, onWake bool) (bool, error) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var wake <-chan struct{}
+	if onWake {
+		wake = q.wake
+	}
+	select {
+	case <-t.C:
+	case <-wake:
+	case <-q.stop:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	return true, nil
+}
+
+func (q *Query) runProcessingTime(ctx context.Context) error {
+	interval := q.cfg.Trigger.Interval
+	next := q.now()
+	force := true
+	for {
+		if q.stopping() {
+			return nil
+		}
+		if err := q.refresh(ctx, force); err != nil {
+			return err
+		}
+		force = false
+		if interval > 0 {
+			if wait := next.Sub(q.now()); wait > 0 {
+				ok, err := q.sleep(ctx, wait, false)
+				if !ok {
+					return err
+				}
+				continue
+			}
+			next = next.Add(interval)
+			if now := q.now(); next.Before(now) {
+				next = now // a batch overran the interval: fire at once, skip missed ticks
+			}
+		}
+		start := q.now()
+		p, err := q.plan(ctx, time.Time{})
+		if err != nil {
+			return err
+		}
+		if p.hasContent() {
+			if err := q.runBatch(ctx, p, start); err != nil {
+				return err
+			}
+			force = p.finished > 0
+			continue
+		}
+		if interval == 0 {
+			ok, err := q.sleep(ctx, q.limits.DiscoveryInterval, true)
+			if !ok {
+				return err
+			}
+		}
+	}
+}
+
+// settled reports whether a Once/AvailableNow batch may be cut for shard s:
+// it is caught up, ended, full, holds a whole batch, or holds a record
+// after cutoff.
+func (q *Query) settled(s *shardRun, cutoff time.Time) bool {
+	snap := s.reader.Peek(q.limits.MaxRecordsPerShard)
+	if snap.Err != nil || snap.Ended || snap.AtTail || snap.Full || snap.Buffered >= q.limits.MaxRecordsPerShard {
+		return true
+	}
+	return !cutoff.IsZero() && len(snap.Records) > 0 && snap.Records[len(snap.Records)-1].ApproximateArrivalTimestamp.After(cutoff)
+}
+
+// waitSettled waits until every read shard is settled, or
+// MaxFetchTimePerShard has passed.
+func (q *Query) waitSettled(ctx context.Context, cutoff time.Time) (bool, error) {
+	var deadline time.Time
+	if q.limits.MaxFetchTimePerShard > 0 {
+		deadline = q.now().Add(q.limits.MaxFetchTimePerShard)
+	}
+	for {
+		all := true
+		for _, s := range q.shards {
+			if s.reader != nil && !q.settled(s, cutoff) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true, nil
+		}
+		wait := q.limits.DiscoveryInterval
+		if !deadline.IsZero() {
+			left := deadline.Sub(q.now())
+			if left <= 0 {
+				return true, nil
+			}
+			wait = min(wait, left)
+		}
+		ok, err := q.sleep(ctx, wait, true)
+		if !ok {
+			return false, err
+		}
+	}
+}
+
+func (q *Query) runOnce(ctx context.Context) error {
+	if err := q.refresh(ctx, true); err != nil {
+		return err
+	}
+	start := q.now()
+	if ok, err := q.waitSettled(ctx, time.Time{}); !ok {
+		return err
+	}
+	p, err := q.plan(ctx, time.Time{})
+	if err != nil || !p.hasContent() {
+		return err
+	}
+	return q.runBatch(ctx, p, start)
+}
+
+func (q *Query) runAvailableNow(ctx context.Context) error {
+	cutoff := q.now()
+	for {
+		if q.stopping() {
+			return nil
+		}
+		if err := q.refresh(ctx, true); err != nil {
+			return err
+		}
+		start := q.now()
+		if ok, err := q.waitSettled(ctx, cutoff); !ok {
+			return err
+		}
+		p, err := q.plan(ctx, cutoff)
+		if err != nil {
+			return err
+		}
+		if p.hasContent() {
+			if err := q.runBatch(ctx, p, start); err != nil {
+				return err
+			}
+			continue
+		}
+		if q.drained(cutoff) {
+			q.log.Info("available-now: every shard is read up to its tail at start; stopping", "cutoff", cutoff)
+			return nil
+		}
+		ok, err := q.sleep(ctx, q.limits.DiscoveryInterval, true)
+		if !ok {
+			return err
+		}
+	}
+}
+
+// drained reports whether no tracked shard can still yield a record that
+// arrived up to cutoff.
+func (q *Query) drained(cutoff time.Time) bool {
+	for _, s := range q.shards {
+		if s.state == StateFinished {
+			continue
+		}
+		if s.reader == nil {
+			return false // waits for its parents; it is read once they finish
+		}
+		snap := s.reader.Peek(1)
+		switch {
+		case len(snap.Records) > 0 && snap.Records[0].ApproximateArrivalTimestamp.After(cutoff):
+		case snap.Buffered == 0 && snap.AtTail && !snap.Ended:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// planned is a batch cut by the planner, not yet written.
+type planned struct {
+	entry    OffsetEntry
+	ids      []string   // shards with records, sorted
+	recs     [][]Record // records per ids[i]
+	rows     int64
+	finished int // shards that reach their end in this batch
+	lagSum   int64
+	lagN     int64
+	lagMax   int64
+	latest   map[string]any
+	replay   bool // offsets/N is already written: this is its replay
+}
+
+func (p *planned) hasContent() bool { return p.rows > 0 || p.finished > 0 }
+
+// plan cuts the next batch from what the readers have buffered. With a
+// non-zero cutoff (AvailableNow) records that arrived after it are left for
+// later.
+func (q *Query) plan(ctx context.Context, cutoff time.Time) (*planned, error) {
+	p := &planned{
+		entry:  OffsetEntry{BatchID: q.nextBatch, Timestamp: q.now().UTC(), Shards: make(map[string]ShardOffset, len(q.shards))},
+		latest: map[string]any{},
+		lagMax: -1,
+	}
+	for _, id := range slices.Sorted(maps.Keys(q.shards)) {
+		s := q.shards[id]
+		off := ShardOffset{Start: s.next, State: s.state, Parents: s.info.Parents}
+		if s.reader != nil {
+			snap := s.reader.Peek(q.limits.MaxRecordsPerShard)
+			if snap.Err != nil {
+				return nil, fmt.Errorf("shard %s: %w", id, snap.Err)
+			}
+			recs := snap.Records
+			if !cutoff.IsZero() {
+				n, _ := slices.BinarySearchFunc(recs, cutoff, func(r Record, t time.Time) int {
+					if r.ApproximateArrivalTimestamp.After(t) {
+						return 1
+					}
+					return -1
+				})
+				recs = recs[:n]
+			}
+			if len(recs) > 0 {
+				last := recs[len(recs)-1]
+				off.End = &Position{Seq: last.SequenceNumber, Sub: last.SubSequenceNumber}
+				p.ids = append(p.ids, id)
+				p.recs = append(p.recs, recs)
+				p.rows += int64(len(recs))
+				p.latest[id] = positionJSON(*off.End)
+			}
+			if snap.Ended && len(recs) == snap.Buffered {
+				off.State = StateFinished
+				p.finished++
+			}
+			if snap.MillisBehindLatest >= 0 {
+				p.lagSum += snap.MillisBehindLatest
+				p.lagN++
+				p.lagMax = max(p.lagMax, snap.MillisBehindLatest)
+			}
+		}
+		p.entry.Shards[id] = off
+	}
+	return p, ctx.Err()
+}
+
+func positionJSON(p Position) map[string]any {
+	return map[string]any{"sequenceNumber": p.Seq, "subSequenceNumber": p.Sub}
+}
+
+// runBatch writes offsets/N, hands the rows to the sink, writes commits/N,
+// then releases the readers' buffers.
+func (q *Query) runBatch(ctx context.Context, p *planned, triggerStart time.Time) error {
+	id := p.entry.BatchID
+	planDone := q.now()
+	if !p.replay {
+		if err := q.wal.create(ctx, entryName(offsetsDir, id), p.entry); err != nil {
+			return fmt.Errorf("batch %d: %w", id, err)
+		}
+	}
+	walDone := q.now()
+
+	batch := &Batch{ID: id, Schema: SourceSchema(), Rows: make([]Row, 0, p.rows)}
+	stream := q.cfg.Source.Stream()
+	for _, recs := range p.recs {
+		batch.Rows = append(batch.Rows, RowsFromRecords(stream, recs)...)
+	}
+	built := q.now()
+	if err := q.cfg.Sink.AddBatch(ctx, batch); err != nil {
+		return fmt.Errorf("batch %d: sink %s: %w (nothing was committed; the batch is replayed on restart)", id, q.cfg.SinkDescription, err)
+	}
+	sunk := q.now()
+	commit := CommitEntry{BatchID: id, CommittedAt: sunk.UTC(), NumInputRows: p.rows}
+	if err := q.wal.create(ctx, entryName(commitsDir, id), commit); err != nil {
+		return fmt.Errorf("batch %d: %w", id, err)
+	}
+	committed := q.now()
+
+	startOffsets := map[string]any{}
+	endOffsets := map[string]any{}
+	for i, sid := range p.ids {
+		s := q.shards[sid]
+		startOffsets[sid] = startJSON(s.next)
+		s.reader.Release(len(p.recs[i]))
+	}
+	for sid, off := range p.entry.Shards {
+		s := q.shards[sid]
+		s.next = off.next()
+		s.state = off.State
+		if off.End != nil {
+			endOffsets[sid] = positionJSON(*off.End)
+		}
+		if off.State == StateFinished {
+			q.closeReader(s)
+		}
+	}
+	q.nextBatch = id + 1
+	if err := q.wal.purge(ctx, id, q.limits.MinBatchesToRetain); err != nil {
+		q.log.Warn("purging old checkpoint entries", "err", err)
+	}
+	q.report(p, triggerStart, planDone, walDone, built, sunk, committed, startOffsets, endOffsets)
+	return nil
+}
+
+func startJSON(s Start) map[string]any {
+	m := map[string]any{"type": string(s.Type)}
+	switch s.Type {
+	case AtTimestamp:
+		m["timestamp"] = s.Timestamp.UTC().Format(time.RFC3339Nano)
+	case AtSequenceNumber, AfterSequenceNumber:
+		m["sequenceNumber"] = s.Seq
+		m["subSequenceNumber"] = s.Sub
+	}
+	return m
+}
+
+func (q *Query) report(p *planned, start, planDone, walDone, built, sunk, committed time.Time, startOffsets, endOffsets map[string]any) {
+	total := committed.Sub(start)
+	var sincePrev time.Duration
+	if !q.lastTrigger.IsZero() {
+		sincePrev = start.Sub(q.lastTrigger)
+	}
+	q.lastTrigger = start
+	metrics := map[string]string{"avgMsBehindLatest": "0.0", "maxMsBehindLatest": "0"}
+	if p.lagN > 0 {
+		metrics["avgMsBehindLatest"] = fmt.Sprintf("%.1f", float64(p.lagSum)/float64(p.lagN))
+		metrics["maxMsBehindLatest"] = fmt.Sprint(p.lagMax)
+	}
+	latest := maps.Clone(endOffsets)
+	maps.Copy(latest, p.latest)
+	pr := Progress{
+		ID:                     q.meta.ID,
+		RunID:                  q.runID,
+		Name:                   q.cfg.Name,
+		Timestamp:              start.UTC().Format("2006-01-02T15:04:05.000Z"),
+		BatchID:                p.entry.BatchID,
+		NumInputRows:           p.rows,
+		InputRowsPerSecond:     perSecond(p.rows, sincePrev),
+		ProcessedRowsPerSecond: perSecond(p.rows, total),
+		DurationMs: map[string]int64{
+			phaseLatestOffset:     millis(planDone.Sub(start)),
+			phaseQueryPlanning:    0,
+			phaseWalCommit:        millis(walDone.Sub(planDone) + committed.Sub(sunk)),
+			phaseGetBatch:         millis(built.Sub(walDone)),
+			phaseAddBatch:         millis(sunk.Sub(built)),
+			phaseTriggerExecution: millis(total),
+		},
+		Sources: []SourceProgress{{
+			Description:            q.cfg.Source.Describe(),
+			StartOffset:            startOffsets,
+			EndOffset:              endOffsets,
+			LatestOffset:           latest,
+			NumInputRows:           p.rows,
+			InputRowsPerSecond:     perSecond(p.rows, sincePrev),
+			ProcessedRowsPerSecond: perSecond(p.rows, total),
+			Metrics:                metrics,
+		}},
+		Sink: SinkProgress{Description: q.cfg.SinkDescription, NumOutputRows: p.rows},
+	}
+	q.mu.Lock()
+	q.recent = append(q.recent, pr)
+	if len(q.recent) > recentProgressLen {
+		q.recent = slices.Delete(q.recent, 0, len(q.recent)-recentProgressLen)
+	}
+	q.mu.Unlock()
+	if b, err := json.Marshal(pr); err == nil {
+		q.log.Info("batch committed", "batchId", pr.BatchID, "numInputRows", pr.NumInputRows, "progress", json.RawMessage(b))
+	}
+	if q.cfg.OnProgress != nil {
+		q.cfg.OnProgress(pr)
+	}
+}
+
+// replay runs the uncommitted batch entry again with exactly its records
+// (invariant 2): each shard from its start up to and including its end.
+func (q *Query) replay(ctx context.Context, entry *OffsetEntry) error {
+	q.log.Info("replaying uncommitted batch", "batchId", entry.BatchID)
+	start := q.now()
+	for _, id := range slices.Sorted(maps.Keys(entry.Shards)) {
+		if entry.Shards[id].End == nil {
+			continue
+		}
+		s := q.shards[id]
+		r, err := q.cfg.Source.OpenShard(ctx, id, s.next)
+		if err != nil {
+			return fmt.Errorf("replay batch %d: open shard %s: %w", entry.BatchID, id, err)
+		}
+		s.reader = r
+		s.quit = make(chan struct{})
+		go q.forward(r, s.quit)
+	}
+	p := &planned{entry: *entry, latest: map[string]any{}, lagMax: -1, replay: true}
+	for _, id := range slices.Sorted(maps.Keys(entry.Shards)) {
+		off := entry.Shards[id]
+		if off.End == nil {
+			continue
+		}
+		recs, err := q.waitFor(ctx, entry.BatchID, id, *off.End)
+		if err != nil {
+			return err
+		}
+		p.ids = append(p.ids, id)
+		p.recs = append(p.recs, recs)
+		p.rows += int64(len(recs))
+	}
+	for _, off := range entry.Shards {
+		if off.State == StateFinished {
+			p.finished++
+		}
+	}
+	return q.runBatch(ctx, p, start)
+}
+
+// waitFor waits until shard id's reader has buffered the record at end and
+// returns the records up to it.
+func (q *Query) waitFor(ctx context.Context, batch int64, id string, end Position) ([]Record, error) {
+	r := q.shards[id].reader
+	for {
+		snap := r.Peek(int(^uint(0) >> 1))
+		if snap.Err != nil {
+			return nil, fmt.Errorf("replay batch %d: shard %s: %w", batch, id, snap.Err)
+		}
+		for i := range snap.Records {
+			rec := &snap.Records[i]
+			c := cmpPos(Position{rec.SequenceNumber, rec.SubSequenceNumber}, end)
+			if c == 0 {
+				return snap.Records[:i+1], nil
+			}
+			if c > 0 {
+				return nil, fmt.Errorf("replay batch %d: shard %s no longer holds its last record %s/%d (found %s/%d after it); the batch cannot be replayed exactly", batch, id, end.Seq, end.Sub, rec.SequenceNumber, rec.SubSequenceNumber)
+			}
+		}
+		if snap.Ended {
+			return nil, fmt.Errorf("replay batch %d: shard %s ended before its last record %s/%d (trimmed by retention?)", batch, id, end.Seq, end.Sub)
+		}
+		if snap.Full {
+			return nil, fmt.Errorf("replay batch %d: shard %s: the shard buffer filled before the batch's last record %s/%d; raise shardflow.buffer.maxRecordsPerShard or shardflow.buffer.maxBytesPerShard to at least the batch size", batch, id, end.Seq, end.Sub)
+		}
+		select {
+		case <-q.wake:
+		case <-time.After(q.limits.DiscoveryInterval):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// cmpSeq compares Kinesis sequence numbers as unsigned integers: they vary
+// in length, so string order is wrong.
+func cmpSeq(a, b string) int {
+	if c := cmp.Compare(len(a), len(b)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a, b)
+}
+
+func cmpPos(a, b Position) int {
+	if c := cmpSeq(a.Seq, b.Seq); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Sub, b.Sub)
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
