@@ -22,8 +22,11 @@ var (
 )
 
 // Store holds a checkpoint's objects. Names are slash-separated relative
-// paths made of [A-Za-z0-9._-] segments. Implementations are safe for
-// concurrent use.
+// paths made of [A-Za-z0-9._-] segments, none empty, "." or ".."; any other
+// name is an error (that wraps neither ErrExist nor ErrNotExist). Objects
+// may be empty and hold any bytes. Implementations are safe for concurrent
+// use, return errors wrapping ctx.Err() for a done context, and never keep
+// or modify the caller's slices.
 type Store interface {
 	// Create writes an object only if no object of that name exists, and
 	// returns an error wrapping ErrExist otherwise. A successful Create is
@@ -37,7 +40,10 @@ type Store interface {
 	Read(ctx context.Context, name string) ([]byte, error)
 	// List returns the names of the objects directly under dir (a name
 	// prefix ending before a slash, e.g. "offsets"), sorted as strings,
-	// without the dir prefix. A missing dir gives an empty list.
+	// without the dir prefix. Objects deeper down ("offsets/a/b") are not
+	// listed, nor are the "directories" they imply. A missing dir gives an
+	// empty list; dir "" lists the top level. What a store keeps for Lock or
+	// for writes in progress is never listed.
 	List(ctx context.Context, dir string) ([]string, error)
 	// Delete removes an object. Deleting a missing object returns an error
 	// wrapping ErrNotExist.
@@ -46,7 +52,9 @@ type Store interface {
 	// returns an error wrapping ErrLocked when another live holder has it.
 	// A holder that dies (even by SIGKILL) must not block the next Lock
 	// for longer than a documented lease time; fsstore uses an OS file lock
-	// that the kernel releases at once. The returned func releases the lock.
+	// that the kernel releases at once. The returned func releases the lock;
+	// calling it again does nothing. A refusal names the location and the
+	// holder's owner string.
 	Lock(ctx context.Context, owner string) (release func() error, err error)
 	// Location is the checkpoint's location as the user gave it, for messages.
 	Location() string

@@ -59,6 +59,9 @@ type ShardPosition struct {
 	Type              string
 	SequenceNumber    string
 	SubSequenceNumber int64
+	// Timestamp is the start of an AT_TIMESTAMP entry (a Spark offset's
+	// shards that had no record yet carry one).
+	Timestamp time.Time
 }
 
 // SourceConfig configures a polling Kinesis source. Field comments name the
@@ -77,6 +80,12 @@ type SourceConfig struct {
 	// BufferRecords and BufferBytes bound each shard's buffer (invariant 8).
 	BufferRecords int // shardflow.buffer.maxRecordsPerShard
 	BufferBytes   int // shardflow.buffer.maxBytesPerShard
+
+	// Batch limits the engine's planner applies (see BatchLimits in package
+	// shardflow); the source only carries them.
+	MaxFetchRecordsPerShard int           // kinesis.maxFetchRecordsPerShard
+	MaxFetchTimePerShard    time.Duration // kinesis.maxFetchTimePerShardSec; 0 = no limit
+	MinBatchesToRetain      int           // kinesis.minBatchesToRetain
 }
 
 // SinkConfig configures the aws-kinesis sink.

@@ -31,7 +31,7 @@ type fakeShard struct {
 }
 
 func newFakeSource(stream string, shards ...string) *fakeSource {
-	f := &fakeSource{stream: stream, shards: map[string]*fakeShard{},  now: time.Now, opens: map[string]int{}}
+	f := &fakeSource{stream: stream, shards: map[string]*fakeShard{}, now: time.Now, opens: map[string]int{}}
 	for _, id := range shards {
 		f.addShard(ShardInfo{ID: id})
 	}
