@@ -139,14 +139,14 @@ func OpenCheckpoint(location string) (checkpoint.Store, error) {
 	if err == nil && u.Scheme != "" && len(u.Scheme) > 1 { // "C:" is a drive, not a scheme
 		switch strings.ToLower(u.Scheme) {
 		case "file":
-			return fsstore.New(u.Path)
+			return fsstore.Open(location)
 		case "hdfs":
 			return nil, fmt.Errorf("checkpointLocation %q: hdfs:// is not supported; use a local directory", location)
 		default:
 			return nil, fmt.Errorf("checkpointLocation %q: scheme %q is not supported; use a local directory or file:// URL", location, u.Scheme)
 		}
 	}
-	return fsstore.New(location)
+	return fsstore.Open(location)
 }
 
 // Run runs the query. It returns nil after Stop or when a Once or

@@ -1,0 +1,225 @@
+package shardflow_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shardflow/shardflow"
+	"github.com/shardflow/shardflow/internal/testenv"
+	"github.com/shardflow/shardflow/kds"
+	"github.com/shardflow/shardflow/sink/filesink"
+)
+
+// The crash child: TestMain runs it instead of the tests when
+// envCrashChild is set. It runs a query from a Kinesis stream to the file
+// sink, with a sink that pauses before writing so that a kill between
+// offsets/N and commits/N is easy to aim.
+const (
+	envCrashChild = "SHARDFLOW_CRASH_CHILD"
+	envEndpoint   = "SHARDFLOW_CRASH_ENDPOINT"
+	envStream     = "SHARDFLOW_CRASH_STREAM"
+	envCheckpoint = "SHARDFLOW_CRASH_CHECKPOINT"
+	envOut        = "SHARDFLOW_CRASH_OUT"
+	envTrigger    = "SHARDFLOW_CRASH_TRIGGER"
+	envSinkDelay  = "SHARDFLOW_CRASH_SINK_DELAY"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envCrashChild) != "" {
+		if err := crashChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func crashChild() error {
+	ctx := context.Background()
+	cfg, err := kds.ParseSourceOptions(map[string]string{
+		"kinesis.streamName":                  os.Getenv(envStream),
+		"kinesis.endpointUrl":                 os.Getenv(envEndpoint),
+		"kinesis.region":                      testenv.Region,
+		"kinesis.awsAccessKeyId":              testenv.AccessKeyID,
+		"kinesis.awsSecretKey":                testenv.SecretKey,
+		"kinesis.startingPosition":            "TRIM_HORIZON",
+		"kinesis.maxFetchRecordsPerShard":     "500",
+		"kinesis.getRecords.fetchIntervalMs":  "20",
+		"kinesis.describeShardInterval":       "1s",
+		"shardflow.buffer.maxRecordsPerShard": "2000",
+	}, nil)
+	if err != nil {
+		return err
+	}
+	src, err := kds.NewSource(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	files, err := filesink.New(filesink.Config{Path: os.Getenv(envOut)})
+	if err != nil {
+		return err
+	}
+	delay, _ := time.ParseDuration(os.Getenv(envSinkDelay))
+	trigger, err := shardflow.ParseTrigger(os.Getenv(envTrigger))
+	if err != nil {
+		return err
+	}
+	q, err := shardflow.NewQuery(shardflow.QueryConfig{
+		Name:               "crash",
+		CheckpointLocation: os.Getenv(envCheckpoint),
+		Trigger:            trigger,
+		Source:             src,
+		Sink: shardflow.ForEachBatch(func(ctx context.Context, b *shardflow.Batch) error {
+			time.Sleep(delay)
+			return files.AddBatch(ctx, b)
+		}),
+	})
+	if err != nil {
+		return err
+	}
+	return q.Run(ctx)
+}
+
+// TestCrashRecoveryExactlyOnce kills a query with SIGKILL at five moments,
+// at least one between offsets/N and commits/N, and checks that the file
+// sink's output holds every record exactly once.
+func TestCrashRecoveryExactlyOnce(t *testing.T) {
+	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+		t.Parallel()
+		const total = 20000
+		c := testenv.KinesisClient(t, em.Endpoint)
+		stream := testenv.CreateStream(t, c, 4)
+		recs := make([]testenv.Record, total)
+		for i := range recs {
+			recs[i] = testenv.Record{PartitionKey: "pk-" + strconv.Itoa(i), Data: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+		}
+		puts := testenv.PutRecords(t, c, stream, recs)
+
+		dir := t.TempDir()
+		ckpt, out := filepath.Join(dir, "checkpoint"), filepath.Join(dir, "out")
+		start := func(trigger string) *exec.Cmd {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), envCrashChild+"=1", envEndpoint+"="+em.Endpoint, envStream+"="+stream,
+				envCheckpoint+"="+ckpt, envOut+"="+out, envTrigger+"="+trigger, envSinkDelay+"=150ms")
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			return cmd
+		}
+		kill := func(cmd *exec.Cmd) {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			_ = cmd.Wait()
+		}
+
+		inWindow := 0
+		for i := range 5 {
+			cmd := start("processing-time=0s")
+			if i == 1 || i == 3 {
+				// Aim between offsets/N and commits/N.
+				n, ok := waitUncommitted(t, ckpt, 60*time.Second)
+				kill(cmd)
+				if ok && exists(filepath.Join(ckpt, "offsets", n)) && !exists(filepath.Join(ckpt, "commits", n)) {
+					inWindow++
+				}
+				continue
+			}
+			time.Sleep(time.Duration(200+rand.IntN(1500)) * time.Millisecond)
+			kill(cmd)
+		}
+		if inWindow == 0 {
+			t.Fatal("no kill landed between offsets/N and commits/N")
+		}
+		final := start("available-now")
+		done := make(chan error, 1)
+		go func() { done <- final.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("final available-now run: %v", err)
+			}
+		case <-time.After(3 * time.Minute):
+			kill(final)
+			t.Fatal("final available-now run did not finish")
+		}
+
+		seen := readOutput(t, out)
+		for _, p := range puts {
+			k := p.ShardID + "/" + p.SequenceNumber
+			if seen[k] != 1 {
+				t.Errorf("record %s seen %d times, want 1", k, seen[k])
+			}
+			delete(seen, k)
+		}
+		if len(seen) > 0 {
+			t.Errorf("%d unexpected records in the output", len(seen))
+		}
+		t.Logf("%s: %d records exactly once after 5 kills (%d between offsets and commits)", em.Name, total, inWindow)
+	})
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// waitUncommitted polls the checkpoint until some offsets/N has no
+// commits/N, and returns N.
+func waitUncommitted(t *testing.T, ckpt string, timeout time.Duration) (string, bool) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ents, _ := os.ReadDir(filepath.Join(ckpt, "offsets"))
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err != nil {
+				continue
+			}
+			if !exists(filepath.Join(ckpt, "commits", e.Name())) {
+				return e.Name(), true
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Logf("no uncommitted batch seen within %s", timeout)
+	return "", false
+}
+
+// readOutput counts the file sink's rows by shardId/sequenceNumber.
+func readOutput(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(make([]byte, 0, 1<<20), 4<<20)
+		for sc.Scan() {
+			var row struct {
+				ShardID string `json:"shardId"`
+				Seq     string `json:"sequenceNumber"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			seen[row.ShardID+"/"+row.Seq]++
+		}
+		if err := errors.Join(sc.Err(), fh.Close()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return seen
+}

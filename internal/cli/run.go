@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"context"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shardflow/shardflow"
+)
+
+type runFlags struct {
+	sourceOpts []string
+	sinkOpts   []string
+	sink       string
+	checkpoint string
+	trigger    string
+	name       string
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run [JOB.yaml]",
+		Short: "Run a query: read a Kinesis stream in micro-batches and write them to a sink",
+		Long: `Run a query. Options come from a job file (see examples/) and flags; flags win.
+
+SIGINT or SIGTERM stops gracefully: the running batch is finished and committed
+and shardflow exits 0. A second signal aborts at once (exit 130); the
+uncommitted batch is replayed exactly on the next start.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var job Job
+			if len(args) == 1 {
+				var err error
+				if job, err = loadJob(args[0]); err != nil {
+					return err
+				}
+			}
+			return e.run(cmd.Context(), job, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.sourceOpts, "source-option", nil, "source option KEY=VALUE (Spark option names; repeatable)")
+	fl.StringVar(&f.sink, "sink", "", "sink: console, file, memory or aws-kinesis (default console)")
+	fl.StringArrayVar(&f.sinkOpts, "sink-option", nil, "sink option KEY=VALUE (repeatable)")
+	fl.StringVar(&f.checkpoint, "checkpoint", "", "checkpointLocation: a local directory")
+	fl.StringVar(&f.trigger, "trigger", "", "processing-time=<duration> (e.g. processing-time=10s), once or available-now (default processing-time=0s)")
+	fl.StringVar(&f.name, "name", "", "query name")
+	return cmd
+}
+
+// merge applies flags over the job file.
+func (f runFlags) merge(job Job) (Job, error) {
+	if job.Source.Options == nil {
+		job.Source.Options = map[string]string{}
+	}
+	if job.Sink.Options == nil {
+		job.Sink.Options = map[string]string{}
+	}
+	if err := parseKV("source-option", f.sourceOpts, job.Source.Options); err != nil {
+		return job, err
+	}
+	if err := parseKV("sink-option", f.sinkOpts, job.Sink.Options); err != nil {
+		return job, err
+	}
+	// checkpointLocation may also come as a source option, as in Spark.
+	for k, v := range job.Source.Options {
+		if strings.EqualFold(k, "checkpointLocation") {
+			if job.CheckpointLocation == "" {
+				job.CheckpointLocation = v
+			}
+			delete(job.Source.Options, k)
+		}
+	}
+	for _, kv := range []struct {
+		flag string
+		dst  *string
+	}{{f.sink, &job.Sink.Format}, {f.checkpoint, &job.CheckpointLocation}, {f.trigger, &job.Trigger}, {f.name, &job.Name}} {
+		if kv.flag != "" {
+			*kv.dst = kv.flag
+		}
+	}
+	if job.Sink.Format == "" {
+		job.Sink.Format = "console"
+	}
+	if job.Trigger == "" {
+		job.Trigger = "processing-time=0s"
+	}
+	return job, nil
+}
+
+func (e *env) run(ctx context.Context, job Job, f runFlags) error {
+	job, err := f.merge(job)
+	if err != nil {
+		return err
+	}
+	log := e.logger()
+	trigger, err := shardflow.ParseTrigger(job.Trigger)
+	if err != nil {
+		return usageError{err}
+	}
+	if job.CheckpointLocation == "" {
+		return usage("checkpointLocation is required: pass --checkpoint DIR or set checkpointLocation in the job file")
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p, err := buildPipeline(ctx, job, e.stdout, log)
+	if err != nil {
+		return err
+	}
+	defer p.close(log)
+
+	q, err := shardflow.NewQuery(shardflow.QueryConfig{
+		Name:               job.Name,
+		CheckpointLocation: job.CheckpointLocation,
+		Trigger:            trigger,
+		Source:             p.source,
+		Sink:               p.sink,
+		SinkDescription:    p.sinkDescription,
+		Logger:             log,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+
+	aborted := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-e.signals:
+			log.Info("signal received: finishing the running batch, then stopping; send it again to abort", "signal", sig.String())
+			go func() { _ = q.Stop(context.Background()) }()
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case sig := <-e.signals:
+			log.Warn("second signal: aborting", "signal", sig.String())
+			close(aborted)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err = q.Run(ctx)
+	select {
+	case <-aborted:
+		return errAborted
+	default:
+	}
+	if err != nil {
+		return err
+	}
+	if p.done != nil {
+		p.done()
+	}
+	return nil
+}
+

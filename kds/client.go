@@ -1,0 +1,195 @@
+package kds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+)
+
+// kinesisAPI is the part of *kinesis.Client that kds calls. Tests fake it;
+// production code passes the SDK client.
+type kinesisAPI interface {
+	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, optFns ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+}
+
+var _ kinesisAPI = (*kinesis.Client)(nil)
+
+// Connection pool sizing. One source opens one long-lived reader per shard
+// and each reader keeps at most one GetRecords call in flight, so the pool
+// must keep an idle connection per shard instead of the SDK's 10 per host,
+// or every poll past the tenth would pay a new TCP (and TLS) handshake.
+const (
+	maxIdleConns        = 2048
+	maxIdleConnsPerHost = 1024
+)
+
+// NewClient returns a Kinesis client for cfg.
+//
+// Credentials come from the SDK's default chain (environment, shared
+// profile, web identity, container and instance roles) unless
+// cfg.AccessKeyID and cfg.SecretKey are set, which must go together.
+//
+// The region is cfg.Region, else the SDK's configured region (AWS_REGION,
+// the shared profile), else the region named by an AWS Kinesis host name in
+// cfg.EndpointURL (kinesis.<region>.amazonaws.com, kinesis-fips.<region>...,
+// VPC endpoints, .amazonaws.com.cn); otherwise NewClient fails asking for
+// kinesis.region.
+//
+// The SDK's own retryer is disabled: kds retries every call itself with
+// full-jitter backoff (see RetryConfig), and two stacked retry layers would
+// multiply attempts.
+func NewClient(ctx context.Context, cfg AWSConfig) (*kinesis.Client, error) {
+	if (cfg.AccessKeyID == "") != (cfg.SecretKey == "") {
+		return nil, errors.New("kds: kinesis.awsAccessKeyId and kinesis.awsSecretKey must be set together")
+	}
+	endpoint, err := normalizeEndpoint(cfg.EndpointURL)
+	if err != nil {
+		return nil, err
+	}
+
+	var opts []func(*config.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.AccessKeyID != "" {
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretKey, cfg.SessionToken)))
+	}
+	// No custom HTTP client here: with AWS_CA_BUNDLE set, LoadDefaultConfig
+	// rejects any client that is not an *awshttp.BuildableClient.
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kds: load AWS config: %w", err)
+	}
+	if awsCfg.Region == "" {
+		if r, ok := regionFromEndpoint(endpoint); ok {
+			awsCfg.Region = r
+		} else {
+			return nil, errors.New("kds: no AWS region: set kinesis.region (or AWS_REGION), or use an AWS Kinesis endpoint such as https://kinesis.us-east-1.amazonaws.com in kinesis.endpointUrl")
+		}
+	}
+
+	// The HTTP client is set after loading, as documented in AWSConfig.
+	switch {
+	case cfg.HTTPClient != nil:
+		awsCfg.HTTPClient = cfg.HTTPClient
+	default:
+		// The loaded client is a BuildableClient that may carry
+		// AWS_CA_BUNDLE's roots; WithTransportOptions keeps them.
+		bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient)
+		if !ok {
+			bc = awshttp.NewBuildableClient()
+		}
+		awsCfg.HTTPClient = bc.WithTransportOptions(func(tr *http.Transport) {
+			tr.MaxIdleConns = maxIdleConns
+			tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
+		})
+	}
+	// RetryMaxAttempts stays 0: any other value makes the SDK wrap the
+	// retryer again.
+	awsCfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	awsCfg.RetryMaxAttempts = 0
+
+	return kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.Retryer = aws.NopRetryer{}
+		o.RetryMaxAttempts = 0
+	}), nil
+}
+
+// normalizeEndpoint checks kinesis.endpointUrl and gives a bare host name
+// the https scheme, as the Spark connector accepts both forms.
+func normalizeEndpoint(endpoint string) (string, error) {
+	endpoint = strings.TrimSpace(endpoint)
+	if endpoint == "" {
+		return "", nil
+	}
+	if !strings.Contains(endpoint, "://") {
+		endpoint = "https://" + endpoint
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("kds: kinesis.endpointUrl %q: want an http or https URL such as https://kinesis.us-east-1.amazonaws.com", endpoint)
+	}
+	return endpoint, nil
+}
+
+// regionPattern matches AWS region names: us-east-1, eu-central-2,
+// us-gov-west-1, cn-northwest-1, ap-southeast-5, ...
+var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// regionFromEndpoint returns the region named by an AWS Kinesis endpoint:
+//
+//	kinesis.<region>.amazonaws.com            (and .amazonaws.com.cn)
+//	kinesis-fips.<region>.amazonaws.com
+//	vpce-<id>.kinesis.<region>.vpce.amazonaws.com
+//	<account>.control-kinesis.<region>.amazonaws.com (and data-kinesis)
+//
+// Any other host (an emulator, a proxy, localhost) gives no region: the
+// second label of an arbitrary host name is not a region.
+func regionFromEndpoint(endpoint string) (string, bool) {
+	if endpoint == "" {
+		return "", false
+	}
+	if !strings.Contains(endpoint, "://") {
+		endpoint = "https://" + endpoint
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "", false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	var rest string
+	switch {
+	case strings.HasSuffix(host, ".amazonaws.com"):
+		rest = strings.TrimSuffix(host, ".amazonaws.com")
+	case strings.HasSuffix(host, ".amazonaws.com.cn"):
+		rest = strings.TrimSuffix(host, ".amazonaws.com.cn")
+	default:
+		return "", false
+	}
+	labels := strings.Split(rest, ".")
+	var region string
+	switch {
+	case len(labels) == 2 && (labels[0] == "kinesis" || labels[0] == "kinesis-fips"):
+		region = labels[1]
+	case len(labels) == 3 && isDigits(labels[0]) && (labels[1] == "control-kinesis" || labels[1] == "data-kinesis"):
+		region = labels[2]
+	case len(labels) == 4 && labels[3] == "vpce" && strings.HasPrefix(labels[0], "vpce-") &&
+		(labels[1] == "kinesis" || labels[1] == "kinesis-fips"):
+		region = labels[2]
+	default:
+		return "", false
+	}
+	if !regionPattern.MatchString(region) {
+		return "", false
+	}
+	return region, true
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
