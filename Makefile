@@ -35,7 +35,7 @@ bench:
 	fi
 
 demo:
-	$(GO) run ./cmd/shardflow demo
+	scripts/demo.sh
 
 docs:
 	$(GO) generate ./...

@@ -246,7 +246,11 @@ sf_env_up() {
     sf_aws_cli || return 1
     return 0
   fi
-  sf_start_emulators sf_aws_cli || return 1
+  if [[ "${SF_SKIP_AWS_CLI:-}" == 1 ]]; then
+    sf_start_emulators || return 1 # the demo needs no AWS CLI
+  else
+    sf_start_emulators sf_aws_cli || return 1
+  fi
   sf_log "test environment up in $((SECONDS - t0)) s (logs in $SF_TMP)"
 }
 

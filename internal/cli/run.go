@@ -156,4 +156,3 @@ func (e *env) run(ctx context.Context, job Job, f runFlags) error {
 	}
 	return nil
 }
-
