@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -399,7 +400,7 @@ func (r *shardReader) newIterator(ctx context.Context, st engine.Start) error {
 			ts = now
 		}
 		err := r.getIterator(ctx, types.ShardIteratorTypeAtTimestamp, "", ts)
-		if _, ok := errors.AsType[*types.InvalidArgumentException](err); ok && time.Since(ts) < maxClockSkew {
+		if isFutureTimestampError(err) && time.Since(ts) < maxClockSkew {
 			// The server's clock is behind ours and finds ts in its
 			// future. LATEST is its now, which is before ts: with the
 			// filter this still returns exactly the records from ts on.
@@ -410,6 +411,20 @@ func (r *shardReader) newIterator(ctx context.Context, st engine.Start) error {
 		return err
 	}
 	return fmt.Errorf("kds: shard %s: unknown start type %q", r.shardID, st.Type)
+}
+
+// isFutureTimestampError reports whether GetShardIterator rejected an
+// AT_TIMESTAMP start for being in the server's future. AWS and kinesalite
+// say "cannot be greater than the currentTimestampInMillis", kinesis-mock
+// "cannot be in the future". Any other InvalidArgumentException must not
+// turn into LATEST, which could skip records.
+func isFutureTimestampError(err error) bool {
+	e, ok := errors.AsType[*types.InvalidArgumentException](err)
+	if !ok {
+		return false
+	}
+	msg := strings.ToLower(e.ErrorMessage())
+	return strings.Contains(msg, "future") || strings.Contains(msg, "greater than the current")
 }
 
 func (r *shardReader) getIterator(ctx context.Context, typ types.ShardIteratorType, seq string, ts time.Time) error {

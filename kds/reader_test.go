@@ -521,3 +521,19 @@ func TestReaderCloseStops(t *testing.T) {
 		}
 	})
 }
+
+func TestReaderAtTimestampOtherInvalidArgumentIsAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fk := &fakeKinesis{getShardIterator: func(in *kinesis.GetShardIteratorInput) (*kinesis.GetShardIteratorOutput, error) {
+			if in.ShardIteratorType == types.ShardIteratorTypeLatest {
+				t.Error("fell back to LATEST for an unrelated InvalidArgumentException: records would be skipped")
+			}
+			return nil, &types.InvalidArgumentException{Message: awsv2.String("Invalid ShardId")}
+		}}
+		r := openReader(t, fakeSource(t, testSourceConfig(), fk), "shardId-0", engine.Start{Type: engine.AtTimestamp, Timestamp: time.Now()})
+		synctest.Wait()
+		if err := r.Peek(0).Err; err == nil || !strings.Contains(err.Error(), "GetShardIterator on shardId-0") {
+			t.Errorf("Err = %v, want a GetShardIterator error", err)
+		}
+	})
+}

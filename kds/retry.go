@@ -130,7 +130,7 @@ func (r *retrier) do(ctx context.Context, op, stream, shard string, fn func(cont
 			return &CallError{Op: op, Stream: stream, Shard: shard, Attempts: attempt, Err: err}
 		}
 		d := r.backoff(attempt - 1)
-		r.log.Warn("kinesis call failed, retrying", "api", op, "stream", stream, "shard_id", shard,
+		r.log.Warn("kinesis call failed, retrying", "api", op, "shard_id", shard,
 			"attempt", attempt, "backoff", d, "err", err)
 		if err := sleep(ctx, d); err != nil {
 			return err

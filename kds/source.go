@@ -161,7 +161,7 @@ func resolveStartingPosition(sp StartingPosition, now time.Time) (engine.Initial
 			p.Shards = make(map[string]engine.Start, len(sp.Shards))
 		}
 		for id, pos := range sp.Shards {
-			st, err := resolveShardPosition(id, pos, p)
+			st, err := resolveShardPosition(id, pos, p, now)
 			if err != nil {
 				return engine.InitialPosition{}, err
 			}
@@ -189,7 +189,7 @@ func resolveKind(kind string, ts, now time.Time) (engine.InitialPosition, error)
 	return engine.InitialPosition{}, fmt.Errorf("kds: kinesis.startingPosition %q: want LATEST, TRIM_HORIZON, EARLIEST, AT_TIMESTAMP or a JSON object of per-shard positions", kind)
 }
 
-func resolveShardPosition(shardID string, pos ShardPosition, def engine.InitialPosition) (engine.Start, error) {
+func resolveShardPosition(shardID string, pos ShardPosition, def engine.InitialPosition, now time.Time) (engine.Start, error) {
 	typ := strings.ToUpper(strings.TrimSpace(pos.Type))
 	switch typ {
 	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
@@ -202,10 +202,18 @@ func resolveShardPosition(shardID string, pos ShardPosition, def engine.InitialP
 		return engine.Start{Type: engine.StartType(typ), Seq: pos.SequenceNumber, Sub: pos.SubSequenceNumber}, nil
 	case "TRIM_HORIZON", "EARLIEST":
 		return engine.Start{Type: engine.TrimHorizon}, nil
-	case "LATEST", "":
+	case "AT_TIMESTAMP":
+		if pos.Timestamp.IsZero() {
+			return engine.Start{}, fmt.Errorf("kds: kinesis.startingPosition: shard %s: AT_TIMESTAMP needs a timestamp", shardID)
+		}
+		return engine.Start{Type: engine.AtTimestamp, Timestamp: pos.Timestamp}, nil
+	case "LATEST":
+		// Resolved now, like the query-wide LATEST (invariant 5).
+		return engine.Start{Type: engine.AtTimestamp, Timestamp: now}, nil
+	case "":
 		return def.StartFor(""), nil
 	}
-	return engine.Start{}, fmt.Errorf("kds: kinesis.startingPosition: shard %s: iterator type %q: want AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON or LATEST", shardID, pos.Type)
+	return engine.Start{}, fmt.Errorf("kds: kinesis.startingPosition: shard %s: iterator type %q: want AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, AT_TIMESTAMP, TRIM_HORIZON or LATEST", shardID, pos.Type)
 }
 
 // ListShards lists every shard of the stream, open and closed, with its

@@ -163,7 +163,7 @@ func TestResolveInitial(t *testing.T) {
 			engine.InitialPosition{Type: engine.TrimHorizon, Shards: map[string]engine.Start{
 				"shardId-000000000000": {Type: engine.AtSequenceNumber, Seq: "49590338271490256608559692538361571095921575989136588898"},
 				"shardId-000000000001": {Type: engine.AfterSequenceNumber, Seq: "12", Sub: 3},
-				"shardId-000000000002": {Type: engine.TrimHorizon},
+				"shardId-000000000002": {Type: engine.AtTimestamp, Timestamp: now}, // LATEST is resolved now,
 			}}, "",
 		},
 		{
@@ -255,5 +255,36 @@ func TestOpenShardValidatesStart(t *testing.T) {
 		if _, err := src.OpenShard(t.Context(), "shardId-0", st); err == nil {
 			t.Errorf("OpenShard(%+v) succeeded, want an error", st)
 		}
+	}
+}
+
+func TestResolvePerShardPositions(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	ts := now.Add(-time.Hour)
+	got, err := resolveStartingPosition(StartingPosition{
+		Kind:    "SHARDS",
+		Default: "TRIM_HORIZON",
+		Shards: map[string]ShardPosition{
+			"a": {Type: "AT_TIMESTAMP", Timestamp: ts},
+			"b": {Type: "LATEST"},
+			"c": {Type: "AFTER_SEQUENCE_NUMBER", SequenceNumber: "123"},
+		},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]engine.Start{
+		"a": {Type: engine.AtTimestamp, Timestamp: ts},
+		"b": {Type: engine.AtTimestamp, Timestamp: now}, // LATEST is resolved now, not to the default
+		"c": {Type: engine.AfterSequenceNumber, Seq: "123"},
+		"d": {Type: engine.TrimHorizon}, // not listed: the default
+	}
+	for id, w := range want {
+		if s := got.StartFor(id); s != w {
+			t.Errorf("shard %s starts at %+v, want %+v", id, s, w)
+		}
+	}
+	if _, err := resolveStartingPosition(StartingPosition{Kind: "SHARDS", Default: "TRIM_HORIZON", Shards: map[string]ShardPosition{"a": {Type: "AT_TIMESTAMP"}}}, now); err == nil {
+		t.Error("AT_TIMESTAMP without a timestamp accepted")
 	}
 }
