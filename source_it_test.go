@@ -28,6 +28,24 @@ import (
 
 var itTwoShards = []string{itShardID(0), itShardID(1)}
 
+// skipLatestOnKinesalite skips a test of LATEST on kinesalite.
+//
+// kinesalite 3.3.3 never answers GetShardIterator(AT_TIMESTAMP t) when the
+// shard holds no record that arrived at or after t: its
+// actions/getShardIterator.js looks the record up with a lazy .head() over
+// a snapshot of the shard, which never calls back on an empty result (the
+// AWS CLI times out on such a call on an empty stream). shardflow resolves
+// LATEST to AT_TIMESTAMP(first start) (invariant 5), so on kinesalite
+// every reader of a LATEST query hangs in its first call, for good: the
+// records put after the start are never read. kinesis-mock and Kinesis
+// return an iterator at the tip.
+func skipLatestOnKinesalite(t *testing.T, em testenv.Emulator) {
+	t.Helper()
+	if em.Name == testenv.Kinesalite {
+		t.Skip("kinesalite never answers GetShardIterator AT_TIMESTAMP when no record arrived at or after the timestamp, and LATEST is AT_TIMESTAMP(first start): see skipLatestOnKinesalite")
+	}
+}
+
 // itLatest is scenarios 1 and 2: records put before the query's first
 // start are excluded, records put after it are read.
 func itLatest(e *itEnv, extra map[string]string, n int) {
@@ -52,6 +70,7 @@ func TestSourceITDefaultStartIsLatest(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
+		skipLatestOnKinesalite(t, em)
 		itLatest(newITEnv(t, em, 2, nil), nil, 5)
 	})
 }
@@ -61,6 +80,7 @@ func TestSourceITLatest(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
+		skipLatestOnKinesalite(t, em)
 		itLatest(newITEnv(t, em, 2, nil), map[string]string{"kinesis.startingPosition": "LATEST"}, 15)
 	})
 }
@@ -142,12 +162,13 @@ func TestSourceITAtTimestamp(t *testing.T) {
 
 // Scenario 6: a restart from a committed checkpoint goes on right after
 // the last batch: its first batch is exactly the records put while it was
-// down, with the next batch id.
+// down, with the next batch id. (TRIM_HORIZON, not the Spark suite's
+// LATEST, so that it runs on kinesalite too: see skipLatestOnKinesalite.)
 func TestSourceITRestoreCommitted(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
-		e := newITEnv(t, em, 2, nil)
+		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"})
 		run := e.start(shardflow.ProcessingTime(100*time.Millisecond), nil)
 		e.waitStarted(run)
 		puts := e.putSpread(itTwoShards, itValues(1, 5)...)
@@ -178,12 +199,13 @@ func TestSourceITRestoreCommitted(t *testing.T) {
 
 // Scenario 7: a restart after the last batch's commit was lost replays
 // that batch exactly (same id, same rows in the same order, nothing put
-// since), then goes on with only the new records.
+// since), then goes on with only the new records. (TRIM_HORIZON, as in
+// scenario 6.)
 func TestSourceITRestoreUncommitted(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
-		e := newITEnv(t, em, 2, nil)
+		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"})
 		run := e.start(shardflow.ProcessingTime(100*time.Millisecond), nil)
 		e.waitStarted(run)
 		puts := e.putSpread(itTwoShards, itValues(1, 5)...)
@@ -604,12 +626,19 @@ func TestSourceITSchema(t *testing.T) {
 // Scenario 13, idle shards (reference §6.1-B, §5.4): with LATEST, a shard that gets no
 // data for a while is still read when data comes, without a restart, and
 // batches keep coming meanwhile. Four shards; 3 s of records on shard 0
-// only, then 3 s on shard 3 only.
+// only, then 3 s on shard 3 only. On kinesalite, where LATEST cannot work
+// (see skipLatestOnKinesalite), the shards start at TRIM_HORIZON of an
+// empty stream instead: the same idle shards, without the LATEST part.
 func TestSourceITIdleShards(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
-		e := newITEnv(t, em, 4, nil)
+		var opts map[string]string
+		if em.Name == testenv.Kinesalite {
+			opts = map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"}
+			t.Log("kinesalite: TRIM_HORIZON instead of LATEST (see skipLatestOnKinesalite)")
+		}
+		e := newITEnv(t, em, 4, opts)
 		run := e.start(shardflow.ProcessingTime(500*time.Millisecond), nil)
 		e.waitStarted(run)
 		var puts []testenv.Put
