@@ -226,7 +226,7 @@ func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fsstore: list %q: %w", dir, err)
 	}
-	if err := checkDir(dir); err != nil {
+	if err := checkpoint.CheckDir(dir); err != nil {
 		return nil, fmt.Errorf("fsstore: list: %w", err)
 	}
 	entries, err := s.readDir(dir)
@@ -239,7 +239,7 @@ func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
 	names := []string{}
 	for _, e := range entries {
 		n := e.Name()
-		if !e.Type().IsRegular() || checkSegment(n) != "" || dir == "" && n == lockName {
+		if !e.Type().IsRegular() || checkpoint.CheckName(n) != nil || dir == "" && n == lockName {
 			continue
 		}
 		names = append(names, n)

@@ -2,61 +2,15 @@ package fsstore
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/shardflow/shardflow/checkpoint"
 )
 
-// checkName reports whether name is a valid object name: slash-separated
-// segments of [A-Za-z0-9._-], none empty, "." or "..". The segment rules
-// keep every name a plain relative path on every file system, and leave
-// characters such as '#' free for temporary files.
+// checkName is checkpoint.CheckName plus the one name fsstore keeps for
+// itself: the lock file.
 func checkName(name string) error {
-	if name == "" {
-		return fmt.Errorf("invalid checkpoint object name %q: empty", name)
-	}
 	if name == lockName {
 		return fmt.Errorf("invalid checkpoint object name %q: reserved for the lock file", name)
 	}
-	return checkPath(name)
-}
-
-// checkDir is checkName for the dir argument of List, where "" (the top)
-// is allowed.
-func checkDir(dir string) error {
-	if dir == "" {
-		return nil
-	}
-	return checkPath(dir)
-}
-
-func checkPath(name string) error {
-	if strings.HasPrefix(name, "/") {
-		return fmt.Errorf("invalid checkpoint object name %q: absolute paths are not allowed", name)
-	}
-	for seg := range strings.SplitSeq(name, "/") {
-		if why := checkSegment(seg); why != "" {
-			return fmt.Errorf("invalid checkpoint object name %q: %s", name, why)
-		}
-	}
-	return nil
-}
-
-// checkSegment returns why seg is not a valid name segment, or "".
-func checkSegment(seg string) string {
-	switch seg {
-	case "":
-		return "empty path segment"
-	case ".", "..":
-		return fmt.Sprintf("path segment %q is not allowed", seg)
-	}
-	for _, r := range seg {
-		if r >= 0x80 || !nameByte(byte(r)) {
-			return fmt.Sprintf("character %q is not allowed (segments use [A-Za-z0-9._-])", r)
-		}
-	}
-	return ""
-}
-
-func nameByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '.' || c == '_' || c == '-'
+	return checkpoint.CheckName(name)
 }

@@ -85,7 +85,7 @@ func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: list %q: %w", dir, err)
 	}
-	if err := checkDir(dir); err != nil {
+	if err := checkpoint.CheckDir(dir); err != nil {
 		return nil, fmt.Errorf("memstore: list: %w", err)
 	}
 	prefix := dir + "/"
@@ -150,7 +150,7 @@ func check(ctx context.Context, op, name string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: %s %q: %w", op, name, err)
 	}
-	if err := checkName(name); err != nil {
+	if err := checkpoint.CheckName(name); err != nil {
 		return fmt.Errorf("memstore: %s: %w", op, err)
 	}
 	return nil

@@ -1,24 +1,25 @@
-package memstore
+package checkpoint
 
 import (
 	"fmt"
 	"strings"
 )
 
-// checkName reports whether name is a valid object name: slash-separated
-// segments of [A-Za-z0-9._-], none empty, "." or "..". The segment rules
-// are those of every store (see fsstore), so a checkpoint that works here
-// works there.
-func checkName(name string) error {
+// CheckName reports whether name is a valid object name: slash-separated
+// segments of [A-Za-z0-9._-], none empty, "." or "..". Every store uses
+// these rules, so a checkpoint that works in one store works in all: each
+// name is a plain relative path on every file system and a valid S3 key,
+// and characters such as '#' stay free for a store's temporary files.
+func CheckName(name string) error {
 	if name == "" {
 		return fmt.Errorf("invalid checkpoint object name %q: empty", name)
 	}
 	return checkPath(name)
 }
 
-// checkDir is checkName for the dir argument of List, where "" (the top)
-// is allowed.
-func checkDir(dir string) error {
+// CheckDir is CheckName for the dir argument of List, where "" (the top
+// level) is allowed.
+func CheckDir(dir string) error {
 	if dir == "" {
 		return nil
 	}
