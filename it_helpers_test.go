@@ -388,6 +388,8 @@ type itBatch struct {
 	Rows   []itRow
 }
 
+func (b itBatch) String() string { return fmt.Sprintf("batch %d %v", b.ID, b.values()) }
+
 func (b itBatch) values() []string {
 	vs := make([]string, len(b.Rows))
 	for i, r := range b.Rows {

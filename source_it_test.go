@@ -1,12 +1,16 @@
 package shardflow_test
 
 // The Spark connector's KinesisSourceItSuite (reference §5.2, scenarios
-// 1-13), adapted to shardflow, plus the idle-shard (§6.1-B) and
-// split-while-running scenarios of §5.4. The scenario numbers below are
-// this suite's (1-14); where they differ from the Spark suite's, the
-// comment says so. Every test runs against both
-// kinesalite and kinesis-mock, with the real kds source, a local
-// checkpoint and a sink that keeps every batch (replays included).
+// 1-13) adapted to shardflow, plus scenarios from §5.4: idle shards
+// (§6.1-B), a split while running (§6.1-A), and a reshard while stopped
+// with LATEST (§6.1-E). Scenario numbers are this suite's; where they
+// differ from the Spark suite's, the comment says so.
+//
+// Every test runs against kinesalite and kinesis-mock, with the real kds
+// source, a checkpoint in a temporary directory, and a sink that keeps
+// every batch, replays included. LATEST does not work on kinesalite (see
+// skipLatestOnKinesalite): the tests of LATEST itself skip there, and the
+// others that start at LATEST use TRIM_HORIZON there.
 //
 // Records carry their value as data and "pk-<value>" as partition key;
 // explicit hash keys put them on the shard a test wants. Exactly-once is
@@ -44,6 +48,19 @@ func skipLatestOnKinesalite(t *testing.T, em testenv.Emulator) {
 	if em.Name == testenv.Kinesalite {
 		t.Skip("kinesalite never answers GetShardIterator AT_TIMESTAMP when no record arrived at or after the timestamp, and LATEST is AT_TIMESTAMP(first start): see skipLatestOnKinesalite")
 	}
+}
+
+// latestOrTrimHorizon returns the options of a test whose subject is not
+// LATEST itself but that starts at LATEST like its Spark counterpart: the
+// default (LATEST), or TRIM_HORIZON on kinesalite, where LATEST cannot
+// work (see skipLatestOnKinesalite). The test puts its records after the
+// query started, so both read the same.
+func latestOrTrimHorizon(t *testing.T, em testenv.Emulator) map[string]string {
+	if em.Name == testenv.Kinesalite {
+		t.Log("kinesalite: TRIM_HORIZON instead of LATEST (see skipLatestOnKinesalite)")
+		return map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"}
+	}
+	return nil
 }
 
 // itLatest is scenarios 1 and 2: records put before the query's first
@@ -162,13 +179,14 @@ func TestSourceITAtTimestamp(t *testing.T) {
 
 // Scenario 6: a restart from a committed checkpoint goes on right after
 // the last batch: its first batch is exactly the records put while it was
-// down, with the next batch id. (TRIM_HORIZON, not the Spark suite's
-// LATEST, so that it runs on kinesalite too: see skipLatestOnKinesalite.)
+// down, with the next batch id. With the default LATEST, as in the Spark
+// suite, so the restart resumes from the checkpoint, not from LATEST; on
+// kinesalite, TRIM_HORIZON (see latestOrTrimHorizon).
 func TestSourceITRestoreCommitted(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
-		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"})
+		e := newITEnv(t, em, 2, latestOrTrimHorizon(t, em))
 		run := e.start(shardflow.ProcessingTime(100*time.Millisecond), nil)
 		e.waitStarted(run)
 		puts := e.putSpread(itTwoShards, itValues(1, 5)...)
@@ -199,13 +217,13 @@ func TestSourceITRestoreCommitted(t *testing.T) {
 
 // Scenario 7: a restart after the last batch's commit was lost replays
 // that batch exactly (same id, same rows in the same order, nothing put
-// since), then goes on with only the new records. (TRIM_HORIZON, as in
-// scenario 6.)
+// since), then goes on with only the new records. (LATEST, or
+// TRIM_HORIZON on kinesalite, as in scenario 6.)
 func TestSourceITRestoreUncommitted(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
-		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"})
+		e := newITEnv(t, em, 2, latestOrTrimHorizon(t, em))
 		run := e.start(shardflow.ProcessingTime(100*time.Millisecond), nil)
 		e.waitStarted(run)
 		puts := e.putSpread(itTwoShards, itValues(1, 5)...)
@@ -332,8 +350,9 @@ func TestSourceITOffsetsEntryRemovedOrCorrupt(t *testing.T) {
 	})
 }
 
-// Scenario 9: four restarts with no new data: no error, no batch (empty
-// batches are not written), nothing read twice; the batch ids do not move.
+// Scenario 9 (Spark 10): four restarts with no new data: no error, no
+// batch (empty batches are not written), nothing read twice; the batch ids
+// do not move.
 func TestSourceITRestartsWithoutNewData(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
@@ -371,10 +390,10 @@ func TestSourceITRestartsWithoutNewData(t *testing.T) {
 	})
 }
 
-// Scenario 10: kinesis.maxFetchRecordsPerShard=3 on two shards of 10
-// records: Once and AvailableNow batches take exactly 3 per shard while
-// there are 3 (they wait until every shard is caught up or holds a full
-// batch); a restart midway goes on where the last batch ended; a
+// Scenario 10 (Spark 11): kinesis.maxFetchRecordsPerShard=3 on two shards
+// of 10 records: Once and AvailableNow batches take exactly 3 per shard
+// while there are 3 (they wait until every shard is caught up or holds a
+// full batch); a restart midway goes on where the last batch ended; a
 // ProcessingTime run never takes more than 3 per shard; order per shard
 // is kept and the total is complete.
 func TestSourceITMaxFetchRecordsPerShard(t *testing.T) {
@@ -401,9 +420,8 @@ func TestSourceITMaxFetchRecordsPerShard(t *testing.T) {
 			t.Errorf("%d batches, want %d", len(bs), len(want))
 		}
 		for i, b := range bs {
-			// Rows come shard by shard, in shard id order.
-			if i < len(want) && !slices.Equal(b.values(), want[i]) {
-				t.Errorf("batch %d: %v, want %v", b.ID, b.values(), want[i])
+			if i < len(want) {
+				checkValues(t, fmt.Sprintf("batch %d", b.ID), b.Rows, want[i])
 			}
 		}
 
@@ -426,9 +444,9 @@ func TestSourceITMaxFetchRecordsPerShard(t *testing.T) {
 	})
 }
 
-// Scenario 11, kinesis.maxFetchTimePerShardSec. The Spark test (a batch
-// that takes between 30 and 90 s) checks that a batch stops waiting for a
-// shard after the limit. Here only Once and AvailableNow batches ever
+// Scenario 11 (Spark 12), kinesis.maxFetchTimePerShardSec. The Spark test
+// (a batch that takes between 30 and 90 s) checks that a batch stops
+// waiting for a shard after the limit. Here only Once and AvailableNow batches ever
 // wait (for each shard to be caught up, hold a whole batch, or have a full
 // buffer); ProcessingTime batches are cut from what is buffered. So this
 // verifies:
@@ -537,8 +555,8 @@ func rowValues(rows []itRow) []string {
 	return vs
 }
 
-// Scenario 12: the batch schema, with the right Go types, and the values
-// of every column.
+// Scenario 12 (Spark 13): the batch schema, with the right Go types, and
+// the values of every column.
 func TestSourceITSchema(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
@@ -623,22 +641,17 @@ func TestSourceITSchema(t *testing.T) {
 	})
 }
 
-// Scenario 13, idle shards (reference §6.1-B, §5.4): with LATEST, a shard that gets no
-// data for a while is still read when data comes, without a restart, and
-// batches keep coming meanwhile. Four shards; 3 s of records on shard 0
-// only, then 3 s on shard 3 only. On kinesalite, where LATEST cannot work
-// (see skipLatestOnKinesalite), the shards start at TRIM_HORIZON of an
-// empty stream instead: the same idle shards, without the LATEST part.
+// Scenario 13, idle shards (reference §6.1-B, §5.4): with LATEST, a shard
+// that gets no data for a while is still read when data comes, without a
+// restart, and batches keep coming meanwhile. Four shards; 3 s of records on shard 0
+// only, then 3 s on shard 3 only. On kinesalite, where LATEST cannot work,
+// the shards start at TRIM_HORIZON of an empty stream instead (see
+// latestOrTrimHorizon): the same idle shards, without the LATEST part.
 func TestSourceITIdleShards(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
-		var opts map[string]string
-		if em.Name == testenv.Kinesalite {
-			opts = map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"}
-			t.Log("kinesalite: TRIM_HORIZON instead of LATEST (see skipLatestOnKinesalite)")
-		}
-		e := newITEnv(t, em, 4, opts)
+		e := newITEnv(t, em, 4, latestOrTrimHorizon(t, em))
 		run := e.start(shardflow.ProcessingTime(500*time.Millisecond), nil)
 		e.waitStarted(run)
 		var puts []testenv.Put
@@ -659,51 +672,94 @@ func TestSourceITIdleShards(t *testing.T) {
 		run.stop(t)
 		checkExactlyOnce(t, e.sink.rows(), puts)
 
+		// The progress records (trigger time, rows, end offset per shard
+		// read) show batches during each phase, each reading the shard
+		// written in that phase.
 		during := func(shard string, from, to time.Time) int {
 			n := 0
-			for _, b := range e.sink.batches() {
-				if b.shards()[shard] > 0 && !b.At.Before(from) && !b.At.After(to) {
+			for _, p := range run.q.Progress() {
+				at, err := time.Parse(time.RFC3339Nano, p.Timestamp)
+				if err != nil {
+					t.Fatalf("progress timestamp %q: %v", p.Timestamp, err)
+				}
+				if p.NumInputRows > 0 && p.Sources[0].EndOffset[shard] != nil &&
+					!at.Before(from.Truncate(time.Millisecond)) && !at.After(to) {
 					n++
 				}
 			}
 			return n
 		}
 		n1, n2 := during(itShardID(0), from1, to1), during(itShardID(3), from2, to2)
-		t.Logf("batches with data while shard 0 was written: %d; while shard 3 was written: %d", n1, n2)
+		t.Logf("batches reading shard 0 while it was written: %d; reading shard 3 while it was written: %d", n1, n2)
 		if n1 < 2 || n2 < 2 {
-			t.Errorf("batches with data during phase 1: %d, during phase 2: %d; want at least 2 in each (a 3 s phase with a 500 ms trigger)", n1, n2)
-		}
-		// Progress records name the shards each batch read.
-		var ps []shardflow.Progress
-		for _, p := range run.q.Progress() {
-			if p.NumInputRows > 0 {
-				ps = append(ps, p)
-			}
-		}
-		if len(ps) == 0 || ps[len(ps)-1].Sources[0].EndOffset[itShardID(3)] == nil {
-			t.Errorf("the last progress record does not show shard 3 being read: %+v", ps)
+			t.Errorf("batches reading shard 0 during phase 1: %d, shard 3 during phase 2: %d; want at least 2 in each (a 3 s phase with a 500 ms trigger)", n1, n2)
 		}
 	})
 }
 
-// Scenario 14, split while running (§5.4): records on shard 0, a split, records on both
-// children (and on shard 1 throughout): everything is read exactly once,
-// and no child is read before its parent was read to its end.
+// Scenario 14, split while running (§5.4): records on shard 0, a split,
+// records on both children (and on shard 1 throughout): everything is read
+// exactly once, and no child is read before its parent was read to its
+// end.
 func TestSourceITSplitWhileRunning(t *testing.T) {
 	t.Parallel()
 	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
-		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"})
+		// Slow reads (2 records per 100 ms): the parent's 40 records take
+		// 2 s to read, so the split and the discovery of the children
+		// (describeShardInterval 200 ms) happen while the parent still
+		// holds unread records (§6.1-A).
+		e := newITEnv(t, em, 2, map[string]string{
+			"kinesis.startingPosition":                   "TRIM_HORIZON",
+			"kinesis.getRecords.numberOfRecordsPerFetch": "2",
+			"kinesis.getRecords.fetchIntervalMs":         "100",
+		})
 		s0, s1 := itTwoShards[0], itTwoShards[1]
 		run := e.start(shardflow.ProcessingTime(100*time.Millisecond), nil)
 		e.waitStarted(run)
-		puts := e.putOn(s0, prefixed("p", 1, 10)...)
+		puts := e.putOn(s0, prefixed("p", 1, 40)...)
 		puts = append(puts, e.putOn(s1, prefixed("q", 1, 3)...)...)
-		// No wait: the parent may still hold unread records when it closes.
 		kids := e.splitInHalf(s0)
 		puts = append(puts, e.putOn(kids[0], prefixed("c0", 1, 10)...)...)
 		puts = append(puts, e.putOn(kids[1], prefixed("c1", 1, 10)...)...)
 		puts = append(puts, e.putOn(s1, prefixed("q", 4, 6)...)...)
+		e.waitRows(run, len(puts))
+		run.stop(t)
+		bs := e.sink.batches()
+		checkExactlyOnce(t, e.sink.rows(), puts)
+		checkShardOrder(t, bs)
+		for _, k := range kids {
+			e.checkParentsFirst(bs, k, s0)
+		}
+	})
+}
+
+// Scenario 15 (§5.4, §6.1-E; beyond the Spark suite): stop, split, keep
+// producing, restart with LATEST: the children, which the checkpoint does
+// not know yet, start at the LATEST resolved at the first start
+// (invariant 5), so the records written to them while the query was down
+// are read. Not on kinesalite (see skipLatestOnKinesalite).
+func TestSourceITLatestReshardWhileStopped(t *testing.T) {
+	t.Parallel()
+	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+		t.Parallel()
+		skipLatestOnKinesalite(t, em)
+		e := newITEnv(t, em, 2, nil)
+		s0, s1 := itTwoShards[0], itTwoShards[1]
+		run := e.start(shardflow.ProcessingTime(100*time.Millisecond), nil)
+		e.waitStarted(run)
+		puts := e.putSpread(itTwoShards, itValues(1, 4)...)
+		e.waitRows(run, 4)
+		run.stop(t)
+
+		kids := e.splitInHalf(s0)
+		puts = append(puts, e.putOn(kids[0], prefixed("c0", 1, 5)...)...)
+		puts = append(puts, e.putOn(kids[1], prefixed("c1", 1, 5)...)...)
+		puts = append(puts, e.putOn(s1, prefixed("q", 1, 3)...)...)
+		// Later than any record above: LATEST resolved now would skip them.
+		time.Sleep(100 * time.Millisecond)
+
+		run = e.start(shardflow.ProcessingTime(100*time.Millisecond), nil)
 		e.waitRows(run, len(puts))
 		run.stop(t)
 		bs := e.sink.batches()

@@ -37,6 +37,9 @@ type RetryConfig struct {
 	Initial time.Duration
 	// Max is kinesis.clientMaxRetryIntervalMs.
 	Max time.Duration
+	// AttemptTimeout bounds one attempt; an attempt with no answer in time
+	// is retried. 0 means 30s.
+	AttemptTimeout time.Duration
 }
 
 // StartingPosition is the parsed kinesis.startingPosition.

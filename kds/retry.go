@@ -19,7 +19,9 @@ import (
 // where 0 makes every call fail). They are the Spark connector's defaults.
 const (
 	defaultRetryInitial = time.Second
-	defaultRetryMax     = 10 * time.Second
+	// defaultAttemptTimeout bounds one attempt of a Kinesis call.
+	defaultAttemptTimeout = 30 * time.Second
+	defaultRetryMax       = 10 * time.Second
 )
 
 // CallError is a Kinesis call that failed for good: the error was not
@@ -57,6 +59,7 @@ type retrier struct {
 	maxAttempts int
 	initial     time.Duration
 	max         time.Duration
+	timeout     time.Duration // per attempt
 	log         *slog.Logger
 	// jitter returns a random duration in [0, d]; tests replace it.
 	jitter func(d time.Duration) time.Duration
@@ -81,6 +84,7 @@ func newRetrier(c RetryConfig, log *slog.Logger) *retrier {
 		maxAttempts: c.MaxAttempts,
 		initial:     c.Initial,
 		max:         c.Max,
+		timeout:     c.AttemptTimeout,
 		log:         log,
 		jitter:      fullJitter,
 	}
@@ -89,6 +93,9 @@ func newRetrier(c RetryConfig, log *slog.Logger) *retrier {
 	}
 	if r.max == 0 {
 		r.max = defaultRetryMax
+	}
+	if r.timeout <= 0 {
+		r.timeout = defaultAttemptTimeout
 	}
 	if r.max < r.initial {
 		r.max = r.initial
@@ -119,12 +126,22 @@ func (r *retrier) backoff(attempt int) time.Duration {
 // *CallError. It returns ctx's error, unwrapped, when ctx ends.
 func (r *retrier) do(ctx context.Context, op, stream, shard string, fn func(context.Context) error) error {
 	for attempt := 1; ; attempt++ {
-		err := fn(ctx)
+		// A server that never answers must not stall a reader forever
+		// (kinesalite never answers some AT_TIMESTAMP iterators): each
+		// attempt has a deadline, and missing it is retried like a
+		// network error.
+		actx, cancel := context.WithTimeout(ctx, r.timeout)
+		err := fn(actx)
+		timedOut := actx.Err() == context.DeadlineExceeded
+		cancel()
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if timedOut {
+			err = &attemptTimeoutError{after: r.timeout, err: err}
 		}
 		if !isRetryable(err) || attempt >= r.maxAttempts {
 			return &CallError{Op: op, Stream: stream, Shard: shard, Attempts: attempt, Err: err}
@@ -137,6 +154,19 @@ func (r *retrier) do(ctx context.Context, op, stream, shard string, fn func(cont
 		}
 	}
 }
+
+// attemptTimeoutError is an attempt that got no answer in time. It is
+// retryable: the next attempt may reach a server that answers.
+type attemptTimeoutError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *attemptTimeoutError) Error() string {
+	return fmt.Sprintf("no answer within %s: %v", e.after, e.err)
+}
+
+func (e *attemptTimeoutError) Unwrap() error { return e.err }
 
 // sleep waits for d or until ctx ends. Under testing/synctest the timer
 // runs on the bubble's fake clock, so tests never sleep for real.
@@ -169,6 +199,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 func isRetryable(err error) bool {
 	if err == nil {
 		return false
+	}
+	if _, ok := errors.AsType[*attemptTimeoutError](err); ok {
+		return true
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -205,4 +206,22 @@ func TestZeroRetriesRejected(t *testing.T) {
 	if err != nil {
 		t.Errorf("NewSource with 1 attempt: %v", err)
 	}
+}
+
+func TestAttemptWithoutAnswerIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRetrier(RetryConfig{MaxAttempts: 3, Initial: time.Millisecond, Max: time.Millisecond, AttemptTimeout: time.Second}, slog.New(slog.DiscardHandler))
+		calls := 0
+		err := r.do(t.Context(), "GetShardIterator", "s", "shardId-000000000000", func(ctx context.Context) error {
+			calls++
+			<-ctx.Done() // a server that never answers
+			return ctx.Err()
+		})
+		if calls != 3 {
+			t.Fatalf("%d attempts, want 3", calls)
+		}
+		if err == nil || !strings.Contains(err.Error(), "no answer within 1s") || !strings.Contains(err.Error(), "GetShardIterator") {
+			t.Fatalf("got %v", err)
+		}
+	})
 }
