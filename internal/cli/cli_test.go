@@ -357,3 +357,62 @@ func TestExamplesParse(t *testing.T) {
 		p.close(nil)
 	}
 }
+
+// TestKinesisToKinesisForwardsAndRetriesFailedBatch runs a Kinesis-to-Kinesis
+// job whose sink stream does not exist yet: the batch fails and nothing is
+// committed. Once the stream exists, the rerun replays the batch and every
+// record arrives with its partition key and data.
+func TestKinesisToKinesisForwardsAndRetriesFailedBatch(t *testing.T) {
+	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+		c := testenv.KinesisClient(t, em.Endpoint)
+		src := testenv.CreateStream(t, c, 2)
+		var recs []testenv.Record
+		for i := range 100 {
+			recs = append(recs, testenv.Record{PartitionKey: fmt.Sprint("key-", i%7), Data: []byte(fmt.Sprint("payload-", i))})
+		}
+		testenv.PutRecords(t, c, src, recs)
+		dir := t.TempDir()
+		ckpt := filepath.Join(dir, "ckpt")
+		dst := src + "-out"
+		args := slices.Concat([]string{"run"}, sourceArgs(em, src), []string{
+			"--sink", "aws-kinesis",
+			"--sink-option", "kinesis.streamName=" + dst,
+			"--sink-option", "kinesis.endpointUrl=" + em.Endpoint,
+			"--sink-option", "kinesis.region=" + testenv.Region,
+			"--sink-option", "kinesis.awsAccessKeyId=" + testenv.AccessKeyID,
+			"--sink-option", "kinesis.awsSecretKey=" + testenv.SecretKey,
+			"--sink-option", "kinesis.clientNumRetries=1",
+			"--checkpoint", ckpt, "--trigger", "available-now",
+		})
+		var stdout, stderr bytes.Buffer
+		if code := Run(args, &stdout, &stderr, nil); code != ExitFailed {
+			t.Fatalf("exit %d with a missing sink stream, want %d:\n%s", code, ExitFailed, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "batch 0") || !strings.Contains(stderr.String(), "ResourceNotFound") {
+			t.Errorf("error does not name the batch and cause:\n%s", stderr.String())
+		}
+		if _, err := os.Stat(filepath.Join(ckpt, "commits", "0")); err == nil {
+			t.Fatal("commits/0 written for a failed batch")
+		}
+
+		testenv.CreateStreamNamed(t, c, dst, 1)
+		stderr.Reset()
+		if code := Run(args, &stdout, &stderr, nil); code != ExitOK {
+			t.Fatalf("rerun exit %d:\n%s", code, stderr.String())
+		}
+		var got, want []string
+		for _, r := range recs {
+			want = append(want, r.PartitionKey+"="+string(r.Data))
+		}
+		for _, sh := range testenv.Shards(t, c, dst) {
+			for _, r := range testenv.ReadShard(t, c, dst, *sh.ShardId) {
+				got = append(got, *r.PartitionKey+"="+string(r.Data))
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("sink stream holds %d records, want %d exactly once:\n%v", len(got), len(want), got)
+		}
+	})
+}

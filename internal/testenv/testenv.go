@@ -114,7 +114,13 @@ func CreateStream(t testing.TB, c *kinesis.Client, shards int) string {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	name := "sf-" + strings.Trim(base, "-.") + "-" + hex.EncodeToString(rnd[:])
+	CreateStreamNamed(t, c, name, shards)
+	return name
+}
 
+// CreateStreamNamed is CreateStream with a name of the caller's choosing.
+func CreateStreamNamed(t testing.TB, c *kinesis.Client, name string, shards int) {
+	t.Helper()
 	ctx := context.Background()
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(int32(shards))}); err != nil {
 		t.Fatalf("testenv: CreateStream %s: %v", name, err)
@@ -125,7 +131,6 @@ func CreateStream(t testing.TB, c *kinesis.Client, shards int) string {
 		_, _ = c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(name), EnforceConsumerDeletion: aws.Bool(true)})
 	})
 	WaitActive(t, c, name)
-	return name
 }
 
 // WaitActive waits up to 30 s until the stream is ACTIVE, e.g. after a
