@@ -14,3 +14,8 @@ func (s *Source) BatchLimits() engine.Limits {
 		FailOnDataLoss:       s.cfg.FailOnDataLoss,
 	}
 }
+
+// ProgressMetrics returns the source's counters for progress records:
+// Kinesis call attempts retried, refused by a throughput quota, and calls
+// that failed for good, since the source was created.
+func (s *Source) ProgressMetrics() map[string]string { return s.retry.metrics() }

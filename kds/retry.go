@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +63,10 @@ type retrier struct {
 	max         time.Duration
 	timeout     time.Duration // per attempt
 	log         *slog.Logger
+	// Counters for progress records, shared by every call of a source or sink.
+	retries   atomic.Int64 // attempts that were retried
+	throttles atomic.Int64 // attempts refused by a throughput quota
+	failures  atomic.Int64 // calls that failed for good
 	// jitter returns a random duration in [0, d]; tests replace it.
 	jitter func(d time.Duration) time.Duration
 }
@@ -143,9 +149,14 @@ func (r *retrier) do(ctx context.Context, op, stream, shard string, fn func(cont
 		if timedOut {
 			err = &attemptTimeoutError{after: r.timeout, err: err}
 		}
+		if isThrottle(err) {
+			r.throttles.Add(1)
+		}
 		if !isRetryable(err) || attempt >= r.maxAttempts {
+			r.failures.Add(1)
 			return &CallError{Op: op, Stream: stream, Shard: shard, Attempts: attempt, Err: err}
 		}
+		r.retries.Add(1)
 		d := r.backoff(attempt - 1)
 		r.log.Warn("kinesis call failed, retrying", "api", op, "shard_id", shard,
 			"attempt", attempt, "backoff", d, "err", err)
@@ -184,6 +195,29 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// isThrottle reports whether a throughput quota refused the call.
+func isThrottle(err error) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode() {
+	case "ProvisionedThroughputExceededException", "LimitExceededException",
+		"ThrottlingException", "Throttling", "KMSThrottlingException":
+		return true
+	}
+	return false
+}
+
+// metrics returns the counters as progress-record metrics.
+func (r *retrier) metrics() map[string]string {
+	return map[string]string{
+		"retries":   strconv.FormatInt(r.retries.Load(), 10),
+		"throttles": strconv.FormatInt(r.throttles.Load(), 10),
+		"failures":  strconv.FormatInt(r.failures.Load(), 10),
+	}
+}
+
 // isRetryable is the retry classifier for Kinesis calls. Retried:
 //
 //   - throttling (ProvisionedThroughputExceeded, LimitExceeded, Throttling,
@@ -203,13 +237,8 @@ func isRetryable(err error) bool {
 	if _, ok := errors.AsType[*attemptTimeoutError](err); ok {
 		return true
 	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode() {
-		case "ProvisionedThroughputExceededException", "LimitExceededException",
-			"ThrottlingException", "Throttling", "KMSThrottlingException":
-			return true
-		}
+	if isThrottle(err) {
+		return true
 	}
 	var status interface{ HTTPStatusCode() int }
 	if errors.As(err, &status) {

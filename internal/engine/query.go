@@ -829,6 +829,9 @@ func (q *Query) report(p *planned, start, planDone, walDone, built, sunk, commit
 		metrics["avgMsBehindLatest"] = fmt.Sprintf("%.1f", float64(p.lagSum)/float64(p.lagN))
 		metrics["maxMsBehindLatest"] = fmt.Sprint(p.lagMax)
 	}
+	if mr, ok := q.cfg.Source.(MetricsReporter); ok {
+		maps.Copy(metrics, mr.ProgressMetrics())
+	}
 	latest := maps.Clone(endOffsets)
 	maps.Copy(latest, p.latest)
 	pr := Progress{

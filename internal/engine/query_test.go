@@ -395,3 +395,21 @@ func TestProgressRecord(t *testing.T) {
 		}
 	}
 }
+
+type metricsSource struct{ *fakeSource }
+
+func (metricsSource) ProgressMetrics() map[string]string { return map[string]string{"retries": "7"} }
+
+func TestSourceMetricsReachProgress(t *testing.T) {
+	src := newFakeSource("s", "shardId-0")
+	src.put("shardId-0", 1)
+	var got []Progress
+	cfg := Config{Store: memstore.New(), Source: metricsSource{src}, Sink: newCollector(), Trigger: Trigger{Kind: KindOnce},
+		OnProgress: func(p Progress) { got = append(got, p) }}
+	if err := run(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Sources[0].Metrics["retries"] != "7" || got[0].Sources[0].Metrics["avgMsBehindLatest"] == "" {
+		t.Fatalf("metrics = %v", got[0].Sources[0].Metrics)
+	}
+}

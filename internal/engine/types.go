@@ -112,6 +112,12 @@ type Source interface {
 	OpenShard(ctx context.Context, shardID string, from Start) (ShardReader, error)
 }
 
+// MetricsReporter is a Source that adds its own counters (API retries,
+// throttles, ...) to the metrics of every progress record.
+type MetricsReporter interface {
+	ProgressMetrics() map[string]string
+}
+
 // ShardReader is one shard's long-lived reader with a bounded buffer
 // (invariant 8). Only the engine's planner decides what a batch contains;
 // the reader never writes checkpoints (invariant 1).
