@@ -246,11 +246,13 @@ func isRetryable(err error) bool {
 		if code >= 500 && code <= 599 {
 			return true
 		}
-		if code != 0 {
+		if code >= 400 && code <= 499 {
 			// A 4xx answer came from the service: the request itself is
 			// wrong (throttles were matched above by error code).
 			return false
 		}
+		// A 2xx whose body could not be read (the connection broke
+		// mid-response) is a transport failure, classified below.
 	}
 	return isNetworkError(err)
 }

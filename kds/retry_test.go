@@ -62,6 +62,8 @@ func TestIsRetryable(t *testing.T) {
 		{"unexpected eof in body", opErr(&smithy.DeserializationError{Err: io.ErrUnexpectedEOF}), true},
 		{"timeout", opErr(&smithyhttp.RequestSendError{Err: timeoutErr{}}), true},
 		{"request deadline", opErr(context.DeadlineExceeded), true},
+		{"200 whose body broke off", httpErr(200, &smithy.DeserializationError{Err: &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}}), true},
+		{"200 with a malformed body", httpErr(200, &smithy.DeserializationError{Err: errors.New("invalid character")}), false},
 		{"invalid argument", httpErr(400, &types.InvalidArgumentException{}), false},
 		{"resource not found", httpErr(400, &types.ResourceNotFoundException{}), false},
 		{"expired iterator", httpErr(400, &types.ExpiredIteratorException{}), false},
