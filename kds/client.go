@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardflow/shardflow/internal/awshttpfix"
 )
 
 // kinesisAPI is the part of *kinesis.Client that kds calls. Tests fake it;
@@ -98,6 +100,7 @@ func NewClient(ctx context.Context, cfg AWSConfig) (*kinesis.Client, error) {
 			tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
 		})
 	}
+	awsCfg.HTTPClient = awshttpfix.Client(awsCfg.HTTPClient) // aws-sdk-go-v2 issue 2737
 	// RetryMaxAttempts stays 0: any other value makes the SDK wrap the
 	// retryer again.
 	awsCfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -153,7 +154,9 @@ func (r *retrier) do(ctx context.Context, op, stream, shard string, fn func(cont
 			r.throttles.Add(1)
 		}
 		if !isRetryable(err) || attempt >= r.maxAttempts {
-			r.failures.Add(1)
+			if _, ok := errors.AsType[*types.ExpiredIteratorException](err); !ok {
+				r.failures.Add(1) // an expired iterator is renewed, not a failure
+			}
 			return &CallError{Op: op, Stream: stream, Shard: shard, Attempts: attempt, Err: err}
 		}
 		r.retries.Add(1)

@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardflow/shardflow/internal/awshttpfix"
 )
 
 // Environment variables naming the emulators' endpoints.
@@ -96,7 +98,7 @@ func KinesisClient(t testing.TB, endpoint string) *kinesis.Client {
 		Region:       Region,
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretKey, ""),
-		HTTPClient:   hc,
+		HTTPClient:   awshttpfix.Client(hc),
 	})
 }
 
