@@ -35,7 +35,7 @@ bench:
 	fi
 
 demo:
-	scripts/demo.sh
+	$(GO) run ./cmd/shardflow demo
 
 docs:
 	$(GO) generate ./...

@@ -49,3 +49,11 @@ func shield(r *http.Request) *http.Request {
 	r2.Body = readOnlyBody{r.Body}
 	return &r2
 }
+
+// CloseIdleConnections passes on to the wrapped transport, so that
+// http.Client.CloseIdleConnections keeps working.
+func (t transport) CloseIdleConnections() {
+	if c, ok := t.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
