@@ -56,8 +56,6 @@ func (c *collector) all() []string {
 	return out
 }
 
-func (c *collector) count() int { return len(c.all()) }
-
 func keysOf(shard string, seqs []string) []string {
 	var out []string
 	for _, s := range seqs {
@@ -128,6 +126,12 @@ func TestMaxRecordsPerShardCutsBatches(t *testing.T) {
 	}
 	if len(sink.order) != len(want) {
 		t.Errorf("ran %d batches, want %d", len(sink.order), len(want))
+	}
+	// Readers live across batches: one per shard for the whole run.
+	for _, id := range []string{"shardId-0", "shardId-1"} {
+		if n := src.openCount(id); n != 1 {
+			t.Errorf("shard %s was opened %d times across %d batches, want once", id, n, len(want))
+		}
 	}
 }
 
