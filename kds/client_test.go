@@ -12,6 +12,8 @@ import (
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardflow/shardflow/internal/awshttpfix"
 )
 
 func TestRegionFromEndpoint(t *testing.T) {
@@ -121,7 +123,11 @@ func TestNewClientOptions(t *testing.T) {
 	if _, ok := o.Retryer.(awsv2.NopRetryer); !ok || o.Retryer.MaxAttempts() != 1 {
 		t.Errorf("retryer %T with %d attempts, want aws.NopRetryer (kds retries itself)", o.Retryer, o.Retryer.MaxAttempts())
 	}
-	bc, ok := o.HTTPClient.(*awshttp.BuildableClient)
+	hc, ok := o.HTTPClient.(interface{ Unwrap() awshttpfix.Doer })
+	if !ok {
+		t.Fatalf("HTTP client %T does not carry the aws-sdk-go-v2 issue 2737 workaround", o.HTTPClient)
+	}
+	bc, ok := hc.Unwrap().(*awshttp.BuildableClient)
 	if !ok {
 		t.Fatalf("HTTP client %T, want *awshttp.BuildableClient", o.HTTPClient)
 	}

@@ -32,6 +32,9 @@ type client struct{ c Doer }
 
 func (c client) Do(r *http.Request) (*http.Response, error) { return c.c.Do(shield(r)) }
 
+// Unwrap returns the wrapped client.
+func (c client) Unwrap() Doer { return c.c }
+
 type transport struct{ rt http.RoundTripper }
 
 func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
