@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shardflow/shardflow/internal/editdist"
 )
 
 // OptionScope says where an option is given: to the Kinesis source, to one
@@ -249,35 +251,14 @@ func suggest(scope OptionScope, name string) string {
 	}
 	best, bestDist := "", math.MaxInt
 	for _, sp := range registry.ordered[scope] {
-		if d := levenshtein(name, strings.ToLower(sp.name)); d < bestDist {
+		if d := editdist.Distance(name, strings.ToLower(sp.name)); d < bestDist {
 			best, bestDist = sp.name, d
 		}
 	}
-	if bestDist <= max(2, len(name)/4) {
+	if editdist.Likely(name, bestDist) {
 		return best
 	}
 	return ""
-}
-
-// levenshtein is the edit distance between a and b (bytes).
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // Scope returns the scope the options were parsed for.
@@ -424,9 +405,20 @@ func crossCheck(o Options) (errs []error) {
 		}
 	}
 	if o.scope == ScopeSource {
-		const ct, cn = "kinesis.consumerType", "kinesis.consumerName"
-		if strings.EqualFold(o.String(ct), "SubscribeToShard") && !o.Has(cn) {
-			errs = append(errs, &OptionError{Key: cn, Err: fmt.Errorf("required when %q is SubscribeToShard (the enhanced fan-out consumer to register); accepted: %s", key(ct), registry.byScope[ScopeSource][strings.ToLower(cn)].accepts())})
+		const ct, cn, ca = "kinesis.consumerType", "kinesis.consumerName", "kinesis.consumerARN"
+		efo := strings.EqualFold(o.String(ct), "SubscribeToShard")
+		if efo && !o.Has(cn) && !o.Has(ca) {
+			errs = append(errs, &OptionError{Key: cn, Err: fmt.Errorf("required when %q is SubscribeToShard (the enhanced fan-out consumer to register), unless kinesis.consumerARN names an existing one; accepted: %s", key(ct), registry.byScope[ScopeSource][strings.ToLower(cn)].accepts())})
+		}
+		if arn := o.String(ca); consumerARNRE.MatchString(arn) { // a bad ARN is reported by its own check
+			if !efo {
+				errs = append(errs, &OptionError{Key: key(ca), Value: arn, Err: fmt.Errorf("only used with %s=SubscribeToShard (enhanced fan-out); accepted: with kinesis.consumerType=SubscribeToShard", ct)})
+			}
+			if _, rest, ok := strings.Cut(arn, ":stream/"); ok {
+				if stream, _, _ := strings.Cut(rest, "/"); o.Has("kinesis.streamName") && stream != o.String("kinesis.streamName") {
+					errs = append(errs, &OptionError{Key: key(ca), Value: arn, Err: fmt.Errorf("a consumer of stream %q, but kinesis.streamName is %q; accepted: a consumer ARN of the stream read", stream, o.String("kinesis.streamName"))})
+				}
+			}
 		}
 	}
 	return errs

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shardflow/shardflow/internal/editdist"
 )
 
 // helper is one template helper: its accepted forms (for errors and docs)
@@ -170,7 +172,7 @@ func suggest(name string) string {
 		if strings.EqualFold(h, name) {
 			return h
 		}
-		d := editDistance(strings.ToLower(name), strings.ToLower(h))
+		d := editdist.Distance(strings.ToLower(name), strings.ToLower(h))
 		if strings.EqualFold(h[strings.LastIndexByte(h, '.')+1:], method) {
 			d = min(d, 1) // right method, wrong or missing module: {{uuid}}
 		}
@@ -178,30 +180,10 @@ func suggest(name string) string {
 			best, bestD = h, d
 		}
 	}
-	if bestD <= max(2, len(name)/4) {
+	if editdist.Likely(name, bestD) {
 		return best
 	}
 	return ""
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // Generator building blocks.
