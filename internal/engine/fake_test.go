@@ -18,16 +18,19 @@ type fakeSource struct {
 	now           func() time.Time
 	bufferRecords int
 	listErr       error
+	hidden        map[string]bool // shards ListShards does not show (yet)
+	identity      StreamIdentity
 	initial       InitialPosition
 	hasInitial    bool
 	opens         map[string]int
 }
 
 type fakeShard struct {
-	info    ShardInfo
-	recs    []Record
-	closed  bool
-	readers []*fakeReader
+	info     ShardInfo
+	children []ShardInfo // reported at the shard's end, like ChildShards
+	recs     []Record
+	closed   bool
+	readers  []*fakeReader
 }
 
 func newFakeSource(stream string, shards ...string) *fakeSource {
@@ -78,6 +81,7 @@ func (f *fakeSource) split(parent, a, b string) {
 	f.shards[parent].info.Closed = true
 	f.addShard(ShardInfo{ID: a, Parents: []string{parent}})
 	f.addShard(ShardInfo{ID: b, Parents: []string{parent}})
+	f.shards[parent].children = []ShardInfo{f.shards[a].info, f.shards[b].info}
 	for _, r := range f.shards[parent].readers {
 		r.signal()
 	}
@@ -101,7 +105,7 @@ func (f *fakeSource) ListShards(ctx context.Context) ([]ShardInfo, error) {
 	}
 	var out []ShardInfo
 	for _, id := range f.order {
-		if sh, ok := f.shards[id]; ok {
+		if sh, ok := f.shards[id]; ok && !f.hidden[id] {
 			out = append(out, sh.info)
 		}
 	}
@@ -170,6 +174,9 @@ func (r *fakeReader) Peek(max int) Snapshot {
 	}
 	snap := Snapshot{Buffered: len(avail), Full: full, MillisBehindLatest: 0}
 	snap.Ended = r.sh.closed && r.pos+len(avail) == len(r.sh.recs)
+	if snap.Ended {
+		snap.Children = r.sh.children
+	}
 	snap.AtTail = !r.sh.closed && r.pos+len(avail) == len(r.sh.recs)
 	if max < len(avail) {
 		avail = avail[:max]
@@ -191,4 +198,10 @@ func (r *fakeReader) Close() {
 	r.src.mu.Lock()
 	defer r.src.mu.Unlock()
 	r.closed = true
+}
+
+func (f *fakeSource) Identity(ctx context.Context) (StreamIdentity, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.identity, nil
 }

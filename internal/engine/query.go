@@ -105,6 +105,9 @@ type Query struct {
 	nextBatch   int64
 	lastList    time.Time
 	lastTrigger time.Time
+	relist      bool  // a shard ended: list shards at the next refresh
+	dataLoss    int64 // data-loss events (kinesis.failOnDataLoss=false)
+	initial     map[string]bool
 }
 
 // shardRun is the engine's view of one tracked shard.
@@ -114,9 +117,17 @@ type shardRun struct {
 	state  ShardState
 	reader ShardReader
 	quit   chan struct{} // stops the reader's wake forwarder
+	// listed is true once ListShards has shown the shard. A child known
+	// only from a parent's ChildShards may not be listed yet (ListShards is
+	// eventually consistent); only a listed shard can vanish.
+	listed bool
 }
 
 const recentProgressLen = 100
+
+// lifecycleCloseTimeout bounds Lifecycle.Close (an EFO consumer's
+// deregistration) at the end of Run.
+const lifecycleCloseTimeout = 30 * time.Second
 
 // New checks cfg and returns a query ready to Run. It does no I/O.
 func New(cfg Config) (*Query, error) {
@@ -245,6 +256,20 @@ func (q *Query) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if lc, ok := q.cfg.Source.(Lifecycle); ok {
+		if err := lc.Open(ctx, storeState{store: q.cfg.Store, name: sourceStateName}); err != nil {
+			return fmt.Errorf("query %q: open source %s: %w", q.cfg.Name, q.cfg.Source.Describe(), err)
+		}
+		defer func() {
+			// Readers first: a source may release what they read with.
+			q.closeReaders()
+			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), lifecycleCloseTimeout)
+			defer ccancel()
+			if cerr := lc.Close(cctx, err == nil); cerr != nil {
+				q.log.Warn("closing source", "graceful", err == nil, "err", cerr)
+			}
+		}()
+	}
 	q.log.Info("query started", "name", q.cfg.Name, "id", q.id, "runId", q.runID,
 		"checkpoint", q.cfg.Store.Location(), "nextBatch", q.nextBatch, "trigger", q.cfg.Trigger.String())
 	if replay != nil {
@@ -295,6 +320,9 @@ func (q *Query) recover(ctx context.Context) (*OffsetEntry, error) {
 				InitialPosition: ip,
 			},
 		}
+		if err := q.pinSource(ctx, &meta); err != nil {
+			return nil, err
+		}
 		if err := q.wal.create(ctx, metadataName, meta); err != nil {
 			return nil, err
 		}
@@ -309,6 +337,13 @@ func (q *Query) recover(ctx context.Context) (*OffsetEntry, error) {
 		}
 	}
 	q.meta = meta
+	q.initial = make(map[string]bool, len(meta.Source.InitialShards))
+	for _, id := range meta.Source.InitialShards {
+		q.initial[id] = true
+	}
+	if err := q.checkIdentity(ctx); err != nil {
+		return nil, err
+	}
 	q.mu.Lock()
 	q.id = meta.ID
 	q.mu.Unlock()
@@ -340,7 +375,7 @@ func (q *Query) recover(ctx context.Context) (*OffsetEntry, error) {
 	}
 	committed := lastOff == lastCommit
 	for id, o := range entry.Shards {
-		s := &shardRun{info: ShardInfo{ID: id, Parents: o.Parents, Closed: o.State != StateOpen}, state: o.State}
+		s := &shardRun{info: ShardInfo{ID: id, Parents: o.Parents, Closed: o.State != StateOpen}, state: o.State, listed: true}
 		if committed {
 			s.next = o.next()
 		} else {
@@ -363,9 +398,10 @@ func (q *Query) recover(ctx context.Context) (*OffsetEntry, error) {
 // vanished before their end are data loss.
 func (q *Query) discover(ctx context.Context, force bool) error {
 	now := q.now()
-	if !force && now.Sub(q.lastList) < q.limits.DiscoveryInterval {
+	if !force && !q.relist && now.Sub(q.lastList) < q.limits.DiscoveryInterval {
 		return nil
 	}
+	q.relist = false
 	list, err := q.cfg.Source.ListShards(ctx)
 	if err != nil {
 		return fmt.Errorf("list shards: %w", err)
@@ -375,10 +411,11 @@ func (q *Query) discover(ctx context.Context, force bool) error {
 	for _, info := range list {
 		listed[info.ID] = true
 		q.track(info)
+		q.shards[info.ID].listed = true
 	}
 	for _, id := range slices.Sorted(maps.Keys(q.shards)) {
 		s := q.shards[id]
-		if listed[id] {
+		if listed[id] || !s.listed && s.state != StateFinished {
 			continue
 		}
 		if s.state == StateFinished {
@@ -394,6 +431,7 @@ func (q *Query) discover(ctx context.Context, force bool) error {
 			return fmt.Errorf("%s (kinesis.failOnDataLoss=true)", msg)
 		}
 		q.log.Warn(msg+"; continuing because kinesis.failOnDataLoss=false", "shard", id)
+		q.dataLoss++
 		q.closeReader(s)
 		s.state = StateFinished
 	}
@@ -407,7 +445,7 @@ func (q *Query) track(info ShardInfo) {
 		if info.Closed {
 			st = StateClosed
 		}
-		q.shards[info.ID] = &shardRun{info: info, next: q.meta.Source.InitialPosition.StartFor(info.ID), state: st}
+		q.shards[info.ID] = &shardRun{info: info, next: q.startFor(info.ID), state: st}
 		return
 	}
 	if len(info.Parents) > 0 {
@@ -555,7 +593,6 @@ func (q *Query) runProcessingTime(ctx context.Context) error {
 			if err := q.runBatch(ctx, p, start); err != nil {
 				return err
 			}
-			force = p.finished > 0
 			continue
 		}
 		if interval == 0 {
@@ -663,22 +700,42 @@ func (q *Query) runAvailableNow(ctx context.Context) error {
 // drained reports whether no tracked shard can still yield a record that
 // arrived up to cutoff.
 func (q *Query) drained(cutoff time.Time) bool {
-	for _, s := range q.shards {
-		if s.state == StateFinished {
-			continue
-		}
-		if s.reader == nil {
-			return false // waits for its parents; it is read once they finish
-		}
-		snap := s.reader.Peek(1)
-		switch {
-		case len(snap.Records) > 0 && snap.Records[0].ApproximateArrivalTimestamp.After(cutoff):
-		case snap.Buffered == 0 && snap.AtTail && !snap.Ended:
-		default:
+	memo := map[string]bool{}
+	for id := range q.shards {
+		if !q.shardDrained(id, cutoff, memo) {
 			return false
 		}
 	}
 	return true
+}
+
+// shardDrained reports whether shard id can yield no more record that
+// arrived up to cutoff in this run. A shard waiting for its parents is
+// drained when an unfinished parent is: the parent's next record arrived
+// after cutoff, so the child cannot be read in this run.
+func (q *Query) shardDrained(id string, cutoff time.Time, memo map[string]bool) bool {
+	if d, ok := memo[id]; ok {
+		return d
+	}
+	memo[id] = false // a cycle in bad lineage data is not drained
+	s := q.shards[id]
+	d := false
+	switch {
+	case s == nil || s.state == StateFinished:
+		d = true
+	case s.reader == nil:
+		for _, p := range s.info.Parents {
+			if ps, ok := q.shards[p]; ok && ps.state != StateFinished && q.shardDrained(p, cutoff, memo) {
+				d = true
+			}
+		}
+	default:
+		snap := s.reader.Peek(1)
+		d = len(snap.Records) > 0 && snap.Records[0].ApproximateArrivalTimestamp.After(cutoff) ||
+			snap.Buffered == 0 && snap.AtTail && !snap.Ended
+	}
+	memo[id] = d
+	return d
 }
 
 // planned is a batch cut by the planner, not yet written.
@@ -687,15 +744,20 @@ type planned struct {
 	ids      []string   // shards with records, sorted
 	recs     [][]Record // records per ids[i]
 	rows     int64
-	finished int // shards that reach their end in this batch
+	finished int // shards whose last records are in this batch
+	// ended are shards read to their end whose every record is already
+	// committed: they finish without a batch of their own (no empty
+	// batches after a reshard, defect F).
+	ended    []string
 	lagSum   int64
 	lagN     int64
 	lagMax   int64
 	latest   map[string]any
-	replay   bool // offsets/N is already written: this is its replay
+	children []ShardInfo // reported by readers at shard end
+	replay   bool        // offsets/N is already written: this is its replay
 }
 
-func (p *planned) hasContent() bool { return p.rows > 0 || p.finished > 0 }
+func (p *planned) hasContent() bool { return p.rows > 0 }
 
 // plan cuts the next batch from what the readers have buffered. With a
 // non-zero cutoff (AvailableNow) records that arrived after it are left for
@@ -734,7 +796,14 @@ func (q *Query) plan(ctx context.Context, cutoff time.Time) (*planned, error) {
 			}
 			if snap.Ended && len(recs) == snap.Buffered {
 				off.State = StateFinished
-				p.finished++
+				if len(recs) > 0 {
+					p.finished++
+				} else {
+					p.ended = append(p.ended, id)
+				}
+			}
+			if snap.Ended {
+				p.children = append(p.children, snap.Children...)
 			}
 			if snap.MillisBehindLatest >= 0 {
 				p.lagSum += snap.MillisBehindLatest
@@ -744,6 +813,7 @@ func (q *Query) plan(ctx context.Context, cutoff time.Time) (*planned, error) {
 		}
 		p.entry.Shards[id] = off
 	}
+	q.settle(p)
 	return p, ctx.Err()
 }
 
@@ -829,6 +899,7 @@ func (q *Query) report(p *planned, start, planDone, walDone, built, sunk, commit
 		metrics["avgMsBehindLatest"] = fmt.Sprintf("%.1f", float64(p.lagSum)/float64(p.lagN))
 		metrics["maxMsBehindLatest"] = fmt.Sprint(p.lagMax)
 	}
+	metrics["dataLossEvents"] = fmt.Sprint(q.dataLoss)
 	if mr, ok := q.cfg.Source.(MetricsReporter); ok {
 		maps.Copy(metrics, mr.ProgressMetrics())
 	}

@@ -39,6 +39,11 @@ type SourceMetadata struct {
 	Description     string          `json:"description"`
 	Stream          string          `json:"stream"`
 	InitialPosition InitialPosition `json:"initialPosition"`
+	// InitialShards are the shards listed at the first start: only they
+	// follow InitialPosition; shards found later start at TRIM_HORIZON.
+	InitialShards []string `json:"initialShards,omitempty"`
+	// Identity is the incarnation of the stream the checkpoint is for.
+	Identity *StreamIdentity `json:"identity,omitempty"`
 }
 
 // ShardState is a shard's state in an offsets entry.
