@@ -33,6 +33,7 @@ const (
 	envOut        = "SHARDFLOW_CRASH_OUT"
 	envTrigger    = "SHARDFLOW_CRASH_TRIGGER"
 	envSinkDelay  = "SHARDFLOW_CRASH_SINK_DELAY"
+	envEFO        = "SHARDFLOW_CRASH_EFO" // the consumer name: read with enhanced fan-out
 )
 
 func TestMain(m *testing.M) {
@@ -43,12 +44,19 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	cleanup, err := setUpEFO()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kdsfake for enhanced fan-out:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
 
 func crashChild() error {
 	ctx := context.Background()
-	cfg, err := kds.ParseSourceOptions(map[string]string{
+	opts := map[string]string{
 		"kinesis.streamName":                  os.Getenv(envStream),
 		"kinesis.endpointUrl":                 os.Getenv(envEndpoint),
 		"kinesis.region":                      testenv.Region,
@@ -59,7 +67,13 @@ func crashChild() error {
 		"kinesis.getRecords.fetchIntervalMs":  "20",
 		"kinesis.describeShardInterval":       "1s",
 		"shardflow.buffer.maxRecordsPerShard": "2000",
-	}, nil)
+	}
+	if name := os.Getenv(envEFO); name != "" {
+		opts["kinesis.consumerType"] = "SubscribeToShard"
+		opts["kinesis.consumerName"] = name
+		opts["kinesis.subscribeToShard.maxRetries"] = "20"
+	}
+	cfg, err := kds.ParseSourceOptions(opts, nil)
 	if err != nil {
 		return err
 	}
@@ -96,7 +110,7 @@ func crashChild() error {
 // at least one between offsets/N and commits/N, and checks that the file
 // sink's output holds every record exactly once.
 func TestCrashRecoveryExactlyOnce(t *testing.T) {
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		const total = 20000
 		c := testenv.KinesisClient(t, em.Endpoint)
@@ -113,6 +127,10 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), envCrashChild+"=1", envEndpoint+"="+em.Endpoint, envStream+"="+stream,
 				envCheckpoint+"="+ckpt, envOut+"="+out, envTrigger+"="+trigger, envSinkDelay+"=150ms")
+			if em.Name == kdsfakeEFO {
+				// The same consumer across the kills: each restart reuses it.
+				cmd.Env = append(cmd.Env, envEndpoint+"="+efoServer.TLSURL(), envEFO+"=crash-"+stream)
+			}
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

@@ -66,6 +66,9 @@ func newITEnv(t *testing.T, em testenv.Emulator, shards int, opts map[string]str
 		"kinesis.clientRetryIntervalsMs":     "100",
 		"kinesis.clientMaxRetryIntervalMs":   "2000",
 	}
+	if em.Name == kdsfakeEFO {
+		maps.Copy(base, efoOptions())
+	}
 	maps.Copy(base, opts)
 	col := &itCollector{}
 	t.Cleanup(func() { col.check(t) })
@@ -683,7 +686,11 @@ func (e *itEnv) checkParentsFirst(batches []itBatch, child string, parents ...st
 		switch f := e.firstFinished(p); {
 		case f < 0:
 			e.t.Errorf("parent %s never marked finished in the offsets log", p)
-		case f >= first:
+		case f > first:
+			// A parent whose records were all committed earlier finishes
+			// without a batch of its own (no empty batches after a
+			// reshard), so the child's first batch may be the first entry
+			// that records it; its rows are all in earlier batches (above).
 			e.t.Errorf("child %s read in batch %d, but parent %s was finished only in batch %d", child, first, p, f)
 		}
 	}

@@ -405,9 +405,20 @@ func crossCheck(o Options) (errs []error) {
 		}
 	}
 	if o.scope == ScopeSource {
-		const ct, cn = "kinesis.consumerType", "kinesis.consumerName"
-		if strings.EqualFold(o.String(ct), "SubscribeToShard") && !o.Has(cn) {
-			errs = append(errs, &OptionError{Key: cn, Err: fmt.Errorf("required when %q is SubscribeToShard (the enhanced fan-out consumer to register); accepted: %s", key(ct), registry.byScope[ScopeSource][strings.ToLower(cn)].accepts())})
+		const ct, cn, ca = "kinesis.consumerType", "kinesis.consumerName", "kinesis.consumerARN"
+		efo := strings.EqualFold(o.String(ct), "SubscribeToShard")
+		if efo && !o.Has(cn) && !o.Has(ca) {
+			errs = append(errs, &OptionError{Key: cn, Err: fmt.Errorf("required when %q is SubscribeToShard (the enhanced fan-out consumer to register), unless kinesis.consumerARN names an existing one; accepted: %s", key(ct), registry.byScope[ScopeSource][strings.ToLower(cn)].accepts())})
+		}
+		if arn := o.String(ca); consumerARNRE.MatchString(arn) { // a bad ARN is reported by its own check
+			if !efo {
+				errs = append(errs, &OptionError{Key: key(ca), Value: arn, Err: fmt.Errorf("only used with %s=SubscribeToShard (enhanced fan-out); accepted: with kinesis.consumerType=SubscribeToShard", ct)})
+			}
+			if _, rest, ok := strings.Cut(arn, ":stream/"); ok {
+				if stream, _, _ := strings.Cut(rest, "/"); o.Has("kinesis.streamName") && stream != o.String("kinesis.streamName") {
+					errs = append(errs, &OptionError{Key: key(ca), Value: arn, Err: fmt.Errorf("a consumer of stream %q, but kinesis.streamName is %q; accepted: a consumer ARN of the stream read", stream, o.String("kinesis.streamName"))})
+				}
+			}
 		}
 	}
 	return errs

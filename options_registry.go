@@ -313,6 +313,7 @@ var (
 	streamNameRE   = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 	regionRE       = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 	consumerNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
+	consumerARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[a-zA-Z0-9_.-]{1,128}/consumer/[a-zA-Z0-9_.-]{1,128}:[0-9]+$`)
 	ddbTableRE     = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
 )
 
@@ -349,7 +350,6 @@ const (
 	credsAnyValue     = "any string; kinesis.awsAccessKeyId and kinesis.awsSecretKey go together, kinesis.sessionToken needs both (checked together)"
 	metadataWhy       = "retries of the Spark connector's metadata side store, which shardflow does not have: shard positions live in the checkpoint (checkpointLocation)"
 	idleWhy           = "idle detection of the Spark connector's per-batch tasks; shardflow's readers live across batches and a batch is cut from what is buffered, so there is no idle wait"
-	efoWhy            = "used only by enhanced fan-out (kinesis.consumerType=SubscribeToShard), which is not supported yet"
 	proxyWhy          = "KPL proxy setting; shardflow has no KPL and uses Go's standard proxy environment (HTTPS_PROXY, NO_PROXY) instead"
 )
 
@@ -418,13 +418,18 @@ func sourceSpecs() []spec {
 		{name: "kinesis.kinesisRegion", kind: kindString, check: matchString(regionRE, "a region name"), accept: regionAccepts,
 			doc: "AWS region of the Kinesis client; wins over kinesis.region (cross-region reads).", bad: []string{"EU-WEST-1"}},
 		{name: "kinesis.consumerType", kind: kindEnum, def: "GetRecords", values: []string{"GetRecords", "SubscribeToShard"},
-			check:  notYetValue("SubscribeToShard", "not supported yet: enhanced fan-out (SubscribeToShard) comes in a later release; use GetRecords (polling)"),
-			accept: "GetRecords (SubscribeToShard: not supported yet)",
-			doc:    "How shards are read: GetRecords polls (throughput shared with the stream's other consumers); SubscribeToShard (enhanced fan-out, dedicated throughput) is not supported yet.",
-			bad:    []string{"Kafka", "SubscribeToShard"}},
-		{name: "kinesis.consumerName", kind: kindString, status: StatusReserved, why: efoWhy,
+			doc: "How shards are read: GetRecords polls (throughput shared with the stream's other polling consumers); SubscribeToShard is enhanced fan-out (a registered consumer with its own 2 MB/s per shard, events pushed over HTTP/2; one long-lived subscription per shard, renewed from the continuation sequence number). Case-insensitive. SubscribeToShard needs kinesis.consumerName or kinesis.consumerARN and never calls GetRecords.",
+			bad: []string{"Kafka", "EFO"}},
+		{name: "kinesis.consumerName", kind: kindString,
 			check: matchString(consumerNameRE, "a consumer name"), accept: "a consumer name: 1 to 128 letters, digits, '_', '.' or '-'",
-			doc: "Enhanced fan-out consumer name, required when kinesis.consumerType is SubscribeToShard; unique per query.", bad: []string{"my consumer"}},
+			doc: "Enhanced fan-out consumer name, required when kinesis.consumerType is SubscribeToShard (unless kinesis.consumerARN is given). It is registered if missing (see kinesis.consumerRegistration); use one name per query: Kinesis allows one subscription per consumer and shard.", bad: []string{"my consumer"}},
+		{name: "kinesis.consumerARN", kind: kindString, ext: true,
+			check: matchString(consumerARNRE, "a stream consumer ARN"), accept: "a stream consumer ARN: arn:aws:kinesis:<region>:<account>:stream/<stream>/consumer/<name>:<timestamp>",
+			doc: "Enhanced fan-out: an existing consumer to read with. shardflow never registers or deregisters it. Wins over kinesis.consumerName.",
+			bad: []string{"orders-etl", "arn:aws:kinesis:us-east-1:123456789012:stream/orders"}},
+		{name: "kinesis.consumerRegistration", kind: kindEnum, def: "auto", values: []string{"auto", "register-only"}, ext: true,
+			doc: "Enhanced fan-out consumer lifecycle. auto: register kinesis.consumerName if missing and deregister it on a graceful stop, only if this query registered it (recorded in the checkpoint, sources/0). register-only: register if missing, never deregister. Not used with kinesis.consumerARN.",
+			bad: []string{"always", "none"}},
 		{name: "kinesis.failOnDataLoss", kind: kindBool, def: "false",
 			doc: "true: fail the query, naming the shard, when a shard that was not read to its end vanishes (trimmed by retention) or cannot be read any more. false: log it, count it and go on.",
 			bad: []string{"yes", "1"}},
@@ -464,10 +469,10 @@ func sourceSpecs() []spec {
 			check: matchString(ddbTableRE, "a DynamoDB table name"), accept: "a DynamoDB table name: 3 to 255 letters, digits, '_', '.' or '-'",
 			doc: "DynamoDB table of the checkpoint with kinesis.metadataCommitterType=DYNAMODB (not supported yet).",
 			bad: []string{"ab", "my table"}},
-		{name: "kinesis.subscribeToShard.timeoutSec", kind: kindDuration, unit: time.Second, def: "60", lo: bound(0), status: StatusReserved, why: efoWhy,
-			doc: "Enhanced fan-out: how long to wait for a subscription.", bad: []string{"-1"}},
-		{name: "kinesis.subscribeToShard.maxRetries", kind: kindInt, def: "10", lo: bound(0), status: StatusReserved, why: efoWhy,
-			doc: "Enhanced fan-out: retries of a failed subscription.", bad: []string{"-1", "many"}},
+		{name: "kinesis.subscribeToShard.timeoutSec", kind: kindDuration, unit: time.Second, def: "60", lo: bound(int64(time.Millisecond)),
+			doc: "Enhanced fan-out: longest wait for a SubscribeToShard call to be accepted (its initial response); a subscription not accepted in time is cancelled and retried. A Spark time string or Go duration; a bare number is seconds.", bad: []string{"-1", "0"}},
+		{name: "kinesis.subscribeToShard.maxRetries", kind: kindInt, def: "10", lo: bound(1),
+			doc: "Enhanced fan-out: failed subscription attempts in a row (throttling, 5xx, network errors, read timeouts, each after a full-jitter backoff) before the query fails naming the shard and the cause. The count resets after a subscription that delivered events.", bad: []string{"0", "-1", "many"}},
 		{name: "kinesis.getRecords.numberOfRecordsPerFetch", kind: kindInt, def: "10000", lo: bound(1), hi: bound(10000),
 			doc: "Most records per GetRecords call (its Limit; the API allows at most 10000).", bad: []string{"0", "10001"}},
 		{name: "kinesis.getRecords.fetchIntervalMs", kind: kindDuration, unit: time.Millisecond, def: "200", lo: bound(0),

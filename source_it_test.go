@@ -6,7 +6,8 @@ package shardflow_test
 // with LATEST (§6.1-E). Scenario numbers are this suite's; where they
 // differ from the Spark suite's, the comment says so.
 //
-// Every test runs against kinesalite and kinesis-mock, with the real kds
+// Every test runs against kinesalite and kinesis-mock (polling) and against
+// kdsfake with enhanced fan-out (efo_it_test.go), with the real kds
 // source, a checkpoint in a temporary directory, and a sink that keeps
 // every batch, replays included. LATEST does not work on kinesalite (see
 // skipLatestOnKinesalite): the tests of LATEST itself skip there, and the
@@ -85,7 +86,7 @@ func itLatest(e *itEnv, extra map[string]string, n int) {
 // Scenario 1: the default starting position is LATEST.
 func TestSourceITDefaultStartIsLatest(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		skipLatestOnKinesalite(t, em)
 		itLatest(newITEnv(t, em, 2, nil), nil, 5)
@@ -95,7 +96,7 @@ func TestSourceITDefaultStartIsLatest(t *testing.T) {
 // Scenario 2: LATEST given explicitly.
 func TestSourceITLatest(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		skipLatestOnKinesalite(t, em)
 		itLatest(newITEnv(t, em, 2, nil), map[string]string{"kinesis.startingPosition": "LATEST"}, 15)
@@ -108,7 +109,7 @@ func TestSourceITLatest(t *testing.T) {
 // record exactly once.
 func TestSourceITTrimHorizonAndMergeWhileStopped(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"})
 		s0, s1 := itTwoShards[0], itTwoShards[1]
@@ -137,7 +138,7 @@ func TestSourceITTrimHorizonAndMergeWhileStopped(t *testing.T) {
 // Scenario 4: EARLIEST is TRIM_HORIZON.
 func TestSourceITEarliest(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "EARLIEST"})
 		puts := e.putSpread(itTwoShards, "0", "1")
@@ -156,7 +157,7 @@ func TestSourceITEarliest(t *testing.T) {
 // are read, whether they were put before the query started or after.
 func TestSourceITAtTimestamp(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		e := newITEnv(t, em, 2, nil)
 		e.putSpread(itTwoShards, "before-0", "before-1", "before-2", "before-3")
@@ -184,7 +185,7 @@ func TestSourceITAtTimestamp(t *testing.T) {
 // kinesalite, TRIM_HORIZON (see latestOrTrimHorizon).
 func TestSourceITRestoreCommitted(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		e := newITEnv(t, em, 2, latestOrTrimHorizon(t, em))
 		run := e.start(shardflow.ProcessingTime(100*time.Millisecond), nil)
@@ -221,7 +222,7 @@ func TestSourceITRestoreCommitted(t *testing.T) {
 // TRIM_HORIZON on kinesalite, as in scenario 6.)
 func TestSourceITRestoreUncommitted(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		e := newITEnv(t, em, 2, latestOrTrimHorizon(t, em))
 		run := e.start(shardflow.ProcessingTime(100*time.Millisecond), nil)
@@ -271,7 +272,7 @@ func sameRows(a, b []itRow) bool {
 // the file; for an uncommitted one the error says removing it is safe.
 func TestSourceITOffsetsEntryRemovedOrCorrupt(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"})
 		puts := e.putSpread(itTwoShards, itValues(1, 5)...)
@@ -355,7 +356,7 @@ func TestSourceITOffsetsEntryRemovedOrCorrupt(t *testing.T) {
 // do not move.
 func TestSourceITRestartsWithoutNewData(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"})
 		puts := e.putSpread(itTwoShards, itValues(1, 5)...)
@@ -398,7 +399,7 @@ func TestSourceITRestartsWithoutNewData(t *testing.T) {
 // is kept and the total is complete.
 func TestSourceITMaxFetchRecordsPerShard(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "TRIM_HORIZON", "kinesis.maxFetchRecordsPerShard": "3"})
 		s0, s1 := itTwoShards[0], itTwoShards[1]
@@ -472,7 +473,7 @@ func TestSourceITMaxFetchTimePerShard(t *testing.T) {
 		"kinesis.maxFetchTimePerShardSec":            "10",
 	}
 	const n = 300 // at one record per 100 ms the reader needs 30 s to catch up
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		t.Run("full-buffer", func(t *testing.T) {
 			t.Parallel()
@@ -497,6 +498,7 @@ func TestSourceITMaxFetchTimePerShard(t *testing.T) {
 		})
 		t.Run("caps-once-wait", func(t *testing.T) {
 			t.Parallel()
+			skipOnEFO(t, em, "it slows the reader down with GetRecords options")
 			e := newITEnv(t, em, 1, slow)
 			puts := e.putOn(itShardID(0), itValues(1, n)...)
 			start := time.Now()
@@ -527,6 +529,7 @@ func TestSourceITMaxFetchTimePerShard(t *testing.T) {
 		})
 		t.Run("processing-time-not-delayed", func(t *testing.T) {
 			t.Parallel()
+			skipOnEFO(t, em, "it slows the reader down with GetRecords options")
 			e := newITEnv(t, em, 1, slow)
 			e.putOn(itShardID(0), itValues(1, n)...)
 			run := e.start(shardflow.ProcessingTime(200*time.Millisecond), nil)
@@ -559,7 +562,7 @@ func rowValues(rows []itRow) []string {
 // the values of every column.
 func TestSourceITSchema(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		e := newITEnv(t, em, 2, map[string]string{"kinesis.startingPosition": "TRIM_HORIZON"})
 		ms := memsink.New()
@@ -649,7 +652,7 @@ func TestSourceITSchema(t *testing.T) {
 // latestOrTrimHorizon): the same idle shards, without the LATEST part.
 func TestSourceITIdleShards(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		e := newITEnv(t, em, 4, latestOrTrimHorizon(t, em))
 		run := e.start(shardflow.ProcessingTime(500*time.Millisecond), nil)
@@ -703,7 +706,7 @@ func TestSourceITIdleShards(t *testing.T) {
 // end.
 func TestSourceITSplitWhileRunning(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		// Slow reads (2 records per 100 ms): the parent's 40 records take
 		// 2 s to read, so the split and the discovery of the children
@@ -741,7 +744,7 @@ func TestSourceITSplitWhileRunning(t *testing.T) {
 // are read. Not on kinesalite (see skipLatestOnKinesalite).
 func TestSourceITLatestReshardWhileStopped(t *testing.T) {
 	t.Parallel()
-	testenv.ForEachKinesis(t, func(t *testing.T, em testenv.Emulator) {
+	forEachSource(t, func(t *testing.T, em testenv.Emulator) {
 		t.Parallel()
 		skipLatestOnKinesalite(t, em)
 		e := newITEnv(t, em, 2, nil)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -29,6 +30,18 @@ type kinesisAPI interface {
 
 var _ kinesisAPI = (*kinesis.Client)(nil)
 
+// efoAPI is the part of *kinesis.Client that enhanced fan-out calls:
+// consumer registration and SubscribeToShard.
+type efoAPI interface {
+	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
+	DescribeStreamConsumer(ctx context.Context, in *kinesis.DescribeStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamConsumerOutput, error)
+	RegisterStreamConsumer(ctx context.Context, in *kinesis.RegisterStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.RegisterStreamConsumerOutput, error)
+	DeregisterStreamConsumer(ctx context.Context, in *kinesis.DeregisterStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.DeregisterStreamConsumerOutput, error)
+	SubscribeToShard(ctx context.Context, in *kinesis.SubscribeToShardInput, optFns ...func(*kinesis.Options)) (*kinesis.SubscribeToShardOutput, error)
+}
+
+var _ efoAPI = (*kinesis.Client)(nil)
+
 // Connection pool sizing. One source opens one long-lived reader per shard
 // and each reader keeps at most one GetRecords call in flight, so the pool
 // must keep an idle connection per shard instead of the SDK's 10 per host,
@@ -37,6 +50,39 @@ const (
 	maxIdleConns        = 2048
 	maxIdleConnsPerHost = 1024
 )
+
+// HTTP/2 settings (docs/architecture.md, "HTTP/2 transport"). HTTP/2 is
+// negotiated by ALPN on TLS endpoints; SubscribeToShard event streams are
+// HTTP/2 streams multiplexed on few connections (Go opens another
+// connection when a server's MAX_CONCURRENT_STREAMS is reached).
+//
+// Flow-control windows stay at Go's defaults: 4 MiB per stream (one
+// subscription) and 1 GiB per connection. A reader whose shard buffer is
+// full stops taking events, so its stream's window fills and the server
+// stops sending on that stream only; the large connection window keeps a
+// stalled stream from blocking the others on the same connection (a small
+// one would: unread data counts against both windows).
+const (
+	// h2ReadIdleTimeout sends a PING on a connection that received no
+	// frame for this long, and h2PingTimeout closes it when the PING gets
+	// no answer: a dead connection fails every subscription on it in at
+	// most 45 s instead of waiting for TCP.
+	h2ReadIdleTimeout = 30 * time.Second
+	h2PingTimeout     = 15 * time.Second
+)
+
+// configureTransport sets the pool and HTTP/2 settings on tr.
+func configureTransport(tr *http.Transport) {
+	tr.MaxIdleConns = maxIdleConns
+	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	// The TLS config may carry AWS_CA_BUNDLE's roots, which normally turns
+	// Go's automatic HTTP/2 off; ForceAttemptHTTP2 keeps it on.
+	tr.ForceAttemptHTTP2 = true
+	tr.HTTP2 = &http.HTTP2Config{
+		SendPingTimeout: h2ReadIdleTimeout,
+		PingTimeout:     h2PingTimeout,
+	}
+}
 
 // NewClient returns a Kinesis client for cfg.
 //
@@ -95,10 +141,7 @@ func NewClient(ctx context.Context, cfg AWSConfig) (*kinesis.Client, error) {
 		if !ok {
 			bc = awshttp.NewBuildableClient()
 		}
-		awsCfg.HTTPClient = bc.WithTransportOptions(func(tr *http.Transport) {
-			tr.MaxIdleConns = maxIdleConns
-			tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
-		})
+		awsCfg.HTTPClient = bc.WithTransportOptions(configureTransport)
 	}
 	awsCfg.HTTPClient = awshttpfix.Client(awsCfg.HTTPClient) // aws-sdk-go-v2 issue 2737
 	// RetryMaxAttempts stays 0: any other value makes the SDK wrap the

@@ -134,6 +134,9 @@ func TestNewClientOptions(t *testing.T) {
 	if tr := bc.GetTransport(); tr.MaxIdleConnsPerHost != maxIdleConnsPerHost || tr.MaxIdleConns != maxIdleConns {
 		t.Errorf("pool: MaxIdleConns %d, MaxIdleConnsPerHost %d; want %d, %d", tr.MaxIdleConns, tr.MaxIdleConnsPerHost, maxIdleConns, maxIdleConnsPerHost)
 	}
+	if tr := bc.GetTransport(); !tr.ForceAttemptHTTP2 || tr.HTTP2 == nil || tr.HTTP2.SendPingTimeout != h2ReadIdleTimeout {
+		t.Errorf("HTTP/2: ForceAttemptHTTP2 %v, HTTP2 %+v; want HTTP/2 with health-check pings (SubscribeToShard)", tr.ForceAttemptHTTP2, tr.HTTP2)
+	}
 	creds, err := o.Credentials.Retrieve(t.Context())
 	if err != nil {
 		t.Fatal(err)

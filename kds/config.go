@@ -67,12 +67,63 @@ type ShardPosition struct {
 	Timestamp time.Time
 }
 
-// SourceConfig configures a polling Kinesis source. Field comments name the
-// Spark option each one comes from.
+// ConsumerType is how a source reads shards (kinesis.consumerType).
+type ConsumerType string
+
+// Consumer types. The zero value polls.
+const (
+	// GetRecords polls each shard (shared throughput).
+	GetRecords ConsumerType = "GetRecords"
+	// SubscribeToShard is enhanced fan-out: a registered stream consumer
+	// with its own throughput; events are pushed over HTTP/2.
+	SubscribeToShard ConsumerType = "SubscribeToShard"
+)
+
+// Registration is the enhanced fan-out consumer lifecycle
+// (kinesis.consumerRegistration).
+type Registration string
+
+// Registration modes. The zero value is RegisterAuto.
+const (
+	// RegisterAuto registers the consumer when missing and deregisters it
+	// on a graceful stop, only if this query (its checkpoint) registered it.
+	RegisterAuto Registration = "auto"
+	// RegisterOnly registers the consumer when missing and never
+	// deregisters it.
+	RegisterOnly Registration = "register-only"
+)
+
+// EFOConfig configures enhanced fan-out (ConsumerType SubscribeToShard).
+type EFOConfig struct {
+	// ConsumerName is kinesis.consumerName: the consumer registered (when
+	// missing) and read with. Required unless ConsumerARN is set.
+	ConsumerName string
+	// ConsumerARN is kinesis.consumerARN: an existing consumer, never
+	// registered or deregistered by shardflow. Wins over ConsumerName.
+	ConsumerARN string
+	// Registration is kinesis.consumerRegistration; "" means RegisterAuto.
+	Registration Registration
+	// SubscribeTimeout is kinesis.subscribeToShard.timeoutSec: the longest
+	// wait for SubscribeToShard's initial response. 0 means 60 s.
+	SubscribeTimeout time.Duration
+	// MaxRetries is kinesis.subscribeToShard.maxRetries: failed
+	// subscription attempts in a row before the query fails. 0 means 10.
+	MaxRetries int
+	// ReadTimeout is how long a subscription may deliver no event before
+	// it is treated as broken and renewed (Kinesis sends one at least every
+	// 5 s). 0 means 30 s. Not an option; tests shorten it.
+	ReadTimeout time.Duration
+}
+
+// SourceConfig configures a Kinesis source. Field comments name the Spark
+// option each one comes from.
 type SourceConfig struct {
 	StreamName string // kinesis.streamName (required)
 	AWS        AWSConfig
 	Retry      RetryConfig
+
+	ConsumerType ConsumerType // kinesis.consumerType; "" polls
+	EFO          EFOConfig    // used with ConsumerType SubscribeToShard
 
 	StartingPosition      StartingPosition // kinesis.startingPosition
 	DescribeShardInterval time.Duration    // kinesis.describeShardInterval

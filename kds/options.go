@@ -40,9 +40,17 @@ func SourceConfigFrom(o shardflow.Options) (SourceConfig, error) {
 		return SourceConfig{}, fmt.Errorf("kds: options of the %v are not source options", o.Scope())
 	}
 	return SourceConfig{
-		StreamName:              o.String("kinesis.streamName"),
-		AWS:                     awsConfig(o),
-		Retry:                   retryConfig(o),
+		StreamName:   o.String("kinesis.streamName"),
+		AWS:          awsConfig(o),
+		Retry:        retryConfig(o),
+		ConsumerType: ConsumerType(o.String("kinesis.consumerType")),
+		EFO: EFOConfig{
+			ConsumerName:     o.String("kinesis.consumerName"),
+			ConsumerARN:      o.String("kinesis.consumerARN"),
+			Registration:     Registration(o.String("kinesis.consumerRegistration")),
+			SubscribeTimeout: o.Duration("kinesis.subscribeToShard.timeoutSec"),
+			MaxRetries:       o.Int("kinesis.subscribeToShard.maxRetries"),
+		},
 		StartingPosition:        startingPosition(o.Position("kinesis.startingPosition")),
 		DescribeShardInterval:   o.Duration("kinesis.describeShardInterval"),
 		FetchInterval:           o.Duration("kinesis.getRecords.fetchIntervalMs"),

@@ -24,6 +24,8 @@ func TestParseSourceOptionsDefaults(t *testing.T) {
 	want := kds.SourceConfig{
 		StreamName:              "orders",
 		Retry:                   kds.RetryConfig{MaxAttempts: 5, Initial: time.Second, Max: 10 * time.Second},
+		ConsumerType:            kds.GetRecords,
+		EFO:                     kds.EFOConfig{Registration: kds.RegisterAuto, SubscribeTimeout: time.Minute, MaxRetries: 10},
 		StartingPosition:        kds.StartingPosition{Kind: "LATEST"},
 		DescribeShardInterval:   time.Second,
 		FetchInterval:           200 * time.Millisecond,
@@ -62,6 +64,12 @@ func TestParseSourceOptionsMapsEveryField(t *testing.T) {
 		"kinesis.maxFetchRecordsPerShard":            "1000",
 		"kinesis.maxFetchTimePerShardSec":            "30",
 		"kinesis.minBatchesToRetain":                 "7",
+		"kinesis.consumerType":                       "subscribetoshard",
+		"kinesis.consumerName":                       "etl",
+		"kinesis.consumerARN":                        "arn:aws:kinesis:us-east-2:123456789012:stream/orders/consumer/etl:1700000000",
+		"kinesis.consumerRegistration":               "REGISTER-ONLY",
+		"kinesis.subscribeToShard.timeoutSec":        "5",
+		"kinesis.subscribeToShard.maxRetries":        "3",
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +80,12 @@ func TestParseSourceOptionsMapsEveryField(t *testing.T) {
 			Region: "us-east-2", EndpointURL: "http://127.0.0.1:4567",
 			AccessKeyID: "AKID", SecretKey: "SECRET", SessionToken: "TOKEN",
 		},
-		Retry: kds.RetryConfig{MaxAttempts: 7, Initial: 250 * time.Millisecond, Max: 4 * time.Second},
+		Retry:        kds.RetryConfig{MaxAttempts: 7, Initial: 250 * time.Millisecond, Max: 4 * time.Second},
+		ConsumerType: kds.SubscribeToShard,
+		EFO: kds.EFOConfig{
+			ConsumerName: "etl", ConsumerARN: "arn:aws:kinesis:us-east-2:123456789012:stream/orders/consumer/etl:1700000000",
+			Registration: kds.RegisterOnly, SubscribeTimeout: 5 * time.Second, MaxRetries: 3,
+		},
 		StartingPosition: kds.StartingPosition{
 			Kind:      "SHARDS",
 			Default:   "AT_TIMESTAMP",

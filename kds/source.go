@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,9 +32,12 @@ const (
 	emptyPagePause = 200 * time.Millisecond
 )
 
-// Source is a Kinesis stream read by polling (GetRecords). It implements
-// engine.Source: it lists shards with their lineage, resolves
-// kinesis.startingPosition, and opens one long-lived reader per shard.
+// Source is a Kinesis stream read by polling (GetRecords) or enhanced
+// fan-out (SubscribeToShard, see efo.go). It implements engine.Source: it
+// lists shards with their lineage, resolves kinesis.startingPosition, and
+// opens one long-lived reader per shard. In enhanced fan-out mode it also
+// implements engine.Lifecycle, which registers and deregisters the
+// consumer, and never calls GetRecords.
 //
 // A Source is safe for concurrent use.
 type Source struct {
@@ -49,6 +53,15 @@ type Source struct {
 	mu       sync.Mutex // guards shards, listedAt; held during a listing so concurrent callers share it
 	shards   []engine.ShardInfo
 	listedAt time.Time
+
+	// Enhanced fan-out (ConsumerType SubscribeToShard); see consumer.go.
+	efo         efoAPI
+	subscribes  atomic.Int64 // SubscribeToShard calls made
+	cmu         sync.Mutex   // guards streamARN, consumerARN, owned, state; held during registration
+	streamARN   string
+	consumerARN string // the ACTIVE consumer; "" until known
+	owned       bool   // this query registered the consumer (checkpoint sources/0)
+	state       engine.StateStore
 }
 
 var _ engine.Source = (*Source)(nil)
@@ -79,13 +92,17 @@ func newSource(cfg SourceConfig, api kinesisAPI, logger *slog.Logger) *Source {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("stream", cfg.StreamName)
-	return &Source{
+	s := &Source{
 		cfg:   cfg,
 		api:   api,
 		retry: newRetrier(cfg.Retry, logger),
 		log:   logger,
 	}
+	s.efo, _ = api.(efoAPI)
+	return s
 }
+
+func (s *Source) efoMode() bool { return s.cfg.ConsumerType == SubscribeToShard }
 
 // validateSource checks cfg and fills in defaults.
 func validateSource(cfg *SourceConfig) error {
@@ -123,6 +140,7 @@ func validateSource(cfg *SourceConfig) error {
 	if _, err := resolveStartingPosition(cfg.StartingPosition, time.Now()); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, validateEFO(cfg)...)
 	return errors.Join(errs...)
 }
 
@@ -323,8 +341,18 @@ func (s *Source) OpenShard(ctx context.Context, shardID string, from engine.Star
 	if err := validateStart(from); err != nil {
 		return nil, fmt.Errorf("kds: OpenShard %s: %w", shardID, err)
 	}
-	r := newShardReader(s, shardID, from)
 	rctx, cancel := context.WithCancel(ctx)
+	if s.efoMode() {
+		if s.efo == nil {
+			cancel()
+			return nil, errors.New("kds: OpenShard: the Kinesis client does not support SubscribeToShard")
+		}
+		r := newEFOReader(s, shardID, from)
+		r.cancel = cancel
+		go r.run(rctx)
+		return r, nil
+	}
+	r := newShardReader(s, shardID, from)
 	r.cancel = cancel
 	go r.run(rctx)
 	return r, nil

@@ -23,6 +23,7 @@ const (
 	errInvalidSignature      = "InvalidSignatureException"
 	errIncompleteSignature   = "IncompleteSignatureException"
 	errMissingAuthentication = "MissingAuthenticationTokenException"
+	errAccessDenied          = "AccessDeniedException"
 )
 
 // apiError is an error returned to the client as an AWS JSON error:

@@ -134,6 +134,35 @@ func (s *Server) EndSubscriptions(stream, shardID string) int {
 	})
 }
 
+// BreakSubscriptions ends the running SubscribeToShard event streams of a
+// shard (of any consumer; every shard when shardID is "") abnormally: with
+// exception "" the connection is dropped mid-stream (on HTTP/2 the stream
+// is reset), as a network failure would; otherwise an exception event of
+// that type (such as "ResourceNotFoundException" or
+// "InternalFailureException") ends the stream. stream is a name in the
+// default account or a stream ARN. It returns how many subscriptions it
+// broke.
+func (s *Server) BreakSubscriptions(stream, shardID, exception string) int {
+	acct, name := s.cfg.DefaultAccount, stream
+	if a, n, ok := parseStreamARN(stream); ok {
+		acct, name = a, n
+	}
+	st := s.lookup(acct, name, s.now())
+	if st == nil {
+		return 0
+	}
+	if exception == "" {
+		exception = breakReset
+	}
+	return s.subs.endWhere(func(sub *subscription) bool {
+		if sub.st != st || shardID != "" && sub.key.shardID != shardID {
+			return false
+		}
+		sub.breakWith = exception // endWhere holds subs.mu
+		return true
+	})
+}
+
 // Trim drops the records of a shard that arrived before before, as
 // retention would. An empty shardID trims every shard. A closed shard left
 // without records, and closed before before, disappears from ListShards.

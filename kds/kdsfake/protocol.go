@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,6 +112,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.countCall(action)
 	reqID := s.nextRequestID()
 	w.Header().Set("X-Amzn-RequestId", reqID)
+
+	if slices.Contains(s.cfg.DenyActions, action) {
+		writeError(w, reqID, newError(errAccessDenied, "User is not authorized to perform: kinesis:%s (denied by kdsfake Config.DenyActions)", action))
+		return
+	}
 
 	// Faults come first: a throttled or failed call does no work.
 	if err := s.applyFaults(r, action); err != nil {

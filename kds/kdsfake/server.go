@@ -75,6 +75,12 @@ type Config struct {
 	// Logger receives debug logs of every request and errors. Default:
 	// discard.
 	Logger *slog.Logger
+
+	// DenyActions lists actions (such as "GetRecords") the server refuses
+	// with AccessDeniedException (HTTP 400), as AWS does for a principal
+	// without that permission: e.g. an enhanced fan-out consumer that must
+	// never poll. Denied calls are counted by [Server.Calls].
+	DenyActions []string
 }
 
 // Server is an in-process Kinesis Data Streams server. It speaks the AWS

@@ -1,6 +1,7 @@
 package kdsfake
 
 import (
+	"net/http"
 	"sync"
 	"time"
 )
@@ -35,7 +36,14 @@ type subscription struct {
 	started time.Time
 	end     chan struct{} // closed to end the stream cleanly
 	endOnce sync.Once
+	// breakWith, set before end is closed, ends the stream abnormally
+	// instead: breakReset drops the connection (resets the HTTP/2
+	// stream), any other value is the exception type sent.
+	breakWith string
 }
+
+// breakReset is subscription.breakWith for a dropped connection.
+const breakReset = "reset"
 
 func (sub *subscription) stop() { sub.endOnce.Do(func() { close(sub.end) }) }
 
@@ -154,6 +162,17 @@ func (s *Server) subscribeToShard(c *call) error {
 	}
 	s.log.Debug("subscription started", "stream", st.name, "shard_id", sh.id, "consumer", co.name)
 	s.pushEvents(c, sub, sh, after)
+	s.subs.mu.Lock()
+	broken := sub.breakWith
+	s.subs.mu.Unlock()
+	switch broken {
+	case "":
+	case breakReset:
+		s.log.Debug("subscription reset", "stream", st.name, "shard_id", sh.id, "consumer", co.name)
+		panic(http.ErrAbortHandler)
+	default:
+		_ = writeException(c.w, broken, exceptionPayload("Injected "+broken+" for shard "+sh.id+" (kdsfake BreakSubscriptions)."))
+	}
 	s.log.Debug("subscription ended", "stream", st.name, "shard_id", sh.id, "consumer", co.name)
 	return nil
 }

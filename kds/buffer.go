@@ -1,0 +1,242 @@
+package kds
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardflow/shardflow/internal/engine"
+)
+
+// shardBuffer is the bounded record buffer and state of one shard reader,
+// shared by the polling and the enhanced fan-out readers. It implements
+// Peek, Release and Ready of engine.ShardReader; the reader adds Close.
+//
+// One goroutine (the reader's) writes with add, fail and waitRoom; the
+// engine calls Peek, Release and Ready from others. The bounds are
+// BufferRecords and BufferBytes; a reader waits (waitRoom) while either is
+// reached, so the buffer exceeds them by at most one page or event.
+type shardBuffer struct {
+	shardID    string
+	maxRecords int
+	maxBytes   int
+
+	ready chan struct{} // cap 1: signalled on every state change, never closed
+	room  chan struct{} // cap 1: signalled by Release to wake a reader waiting on a full buffer
+
+	mu           sync.Mutex // guards buf, head, bytes, ended, atTail, millisBehind, children, err
+	buf          []engine.Record
+	head         int // buf[head:] are the buffered records; buf[:head] were released
+	bytes        int // sum of Size() over buf[head:]
+	ended        bool
+	atTail       bool
+	millisBehind int64
+	children     []engine.ShardInfo
+	err          error
+
+	// filter is owned by the writing goroutine (used by add under mu).
+	filter startFilter
+}
+
+func newShardBuffer(shardID string, maxRecords, maxBytes int) shardBuffer {
+	return shardBuffer{
+		shardID:      shardID,
+		maxRecords:   maxRecords,
+		maxBytes:     maxBytes,
+		ready:        make(chan struct{}, 1),
+		room:         make(chan struct{}, 1),
+		millisBehind: -1,
+	}
+}
+
+// startFilter drops records the start position excludes but the Kinesis
+// iterator (or subscription) cannot: sub-records of the start record
+// before the start's sub-sequence number, and records that arrived before
+// an AT_TIMESTAMP start that was clamped to now. Both only apply at the
+// very beginning of the shard, so each switches itself off at the first
+// record it keeps.
+type startFilter struct {
+	seq      string // drop records with SequenceNumber == seq and SubSequenceNumber < sub
+	sub      int64
+	notAfter time.Time // drop records that arrived before notAfter
+}
+
+func (f *startFilter) active() bool { return f.seq != "" || !f.notAfter.IsZero() }
+
+// keep reports whether r passes the filter, and turns it off at the first
+// record it keeps.
+func (f *startFilter) keep(r *engine.Record) bool {
+	if f.seq != "" {
+		if r.SequenceNumber == f.seq && r.SubSequenceNumber < f.sub {
+			return false
+		}
+		f.seq = ""
+	}
+	if !f.notAfter.IsZero() {
+		if r.ApproximateArrivalTimestamp.Before(f.notAfter) {
+			return false
+		}
+		f.notAfter = time.Time{}
+	}
+	return true
+}
+
+// Peek returns up to max buffered records, oldest first, and the reader's
+// state. The records stay valid until the next Release.
+func (b *shardBuffer) Peek(max int) engine.Snapshot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(b.buf) - b.head
+	k := min(max, n)
+	snap := engine.Snapshot{
+		Buffered:           n,
+		Ended:              b.ended,
+		Full:               n >= b.maxRecords || b.bytes >= b.maxBytes,
+		AtTail:             b.atTail,
+		MillisBehindLatest: b.millisBehind,
+		Children:           b.children,
+		Err:                b.err,
+	}
+	if k > 0 {
+		// The cap keeps a caller's append from writing over records the
+		// reader appends later.
+		snap.Records = b.buf[b.head : b.head+k : b.head+k]
+	}
+	return snap
+}
+
+// Release drops the n oldest buffered records and wakes the reader if it
+// was waiting for room.
+func (b *shardBuffer) Release(n int) {
+	if n <= 0 {
+		return
+	}
+	b.mu.Lock()
+	n = min(n, len(b.buf)-b.head)
+	dropped := b.buf[b.head : b.head+n]
+	for i := range dropped {
+		b.bytes -= dropped[i].Size()
+	}
+	clear(dropped) // let the record data go
+	b.head += n
+	switch {
+	case b.head == len(b.buf):
+		b.buf, b.head = b.buf[:0], 0
+	case b.head > cap(b.buf)/2:
+		// Reuse the array instead of letting append grow a new one.
+		// Safe: Release ends the validity of every peeked slice.
+		m := copy(b.buf, b.buf[b.head:])
+		clear(b.buf[m:])
+		b.buf, b.head = b.buf[:m], 0
+	}
+	b.mu.Unlock()
+	select {
+	case b.room <- struct{}{}:
+	default:
+	}
+}
+
+// Ready receives a value after each state change: new records, tail
+// reached, shard end, error.
+func (b *shardBuffer) Ready() <-chan struct{} { return b.ready }
+
+func (b *shardBuffer) signal() {
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+}
+
+// fail records a failure the reader could not retry past.
+func (b *shardBuffer) fail(err error) {
+	b.mu.Lock()
+	b.err = err
+	b.mu.Unlock()
+	b.signal()
+}
+
+// waitRoom blocks while the buffer is full and returns how many records
+// fit, or false when ctx ends.
+func (b *shardBuffer) waitRoom(ctx context.Context) (int, bool) {
+	for {
+		b.mu.Lock()
+		n, by := len(b.buf)-b.head, b.bytes
+		b.mu.Unlock()
+		if n < b.maxRecords && by < b.maxBytes {
+			return b.maxRecords - n, true
+		}
+		select {
+		case <-b.room:
+		case <-ctx.Done():
+			return 0, false
+		}
+	}
+}
+
+// add appends records read from the shard (a GetRecords page or a
+// SubscribeToShardEvent), updates the tail and end state, and signals
+// Ready. mbl is MillisBehindLatest (-1: unknown). ended marks the shard's
+// end, with its children.
+//
+// This is the hot path: each record is converted in place into the buffer
+// (its Data, strings and time are shared with the SDK's response, not
+// copied), with no allocation besides the buffer's growth.
+func (b *shardBuffer) add(recs []types.Record, mbl int64, ended bool, children []types.ChildShard) {
+	b.mu.Lock()
+	added := 0
+	wasTail := b.atTail
+	for i := range recs {
+		k := &recs[i]
+		b.buf = append(b.buf, engine.Record{
+			Data:                        k.Data,
+			PartitionKey:                aws.ToString(k.PartitionKey),
+			SequenceNumber:              aws.ToString(k.SequenceNumber),
+			ApproximateArrivalTimestamp: aws.ToTime(k.ApproximateArrivalTimestamp),
+			ShardID:                     b.shardID,
+		})
+		rec := &b.buf[len(b.buf)-1]
+		if b.filter.active() && !b.filter.keep(rec) {
+			*rec = engine.Record{}
+			b.buf = b.buf[:len(b.buf)-1]
+			continue
+		}
+		b.bytes += rec.Size()
+		added++
+	}
+	b.millisBehind = mbl
+	// Only an empty page (or event) proves the tail: some servers report
+	// 0 behind on every page, even far from the tail.
+	if len(recs) > 0 {
+		b.atTail = false
+	} else if mbl == 0 {
+		b.atTail = true
+	}
+	if ended {
+		b.ended = true
+		b.children = childShards(children)
+	}
+	changed := added > 0 || ended || b.atTail != wasTail
+	b.mu.Unlock()
+	if changed {
+		b.signal()
+	}
+}
+
+func childShards(cs []types.ChildShard) []engine.ShardInfo {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]engine.ShardInfo, 0, len(cs))
+	for _, c := range cs {
+		si := engine.ShardInfo{ID: aws.ToString(c.ShardId), Parents: c.ParentShards}
+		if h := c.HashKeyRange; h != nil {
+			si.HashKeyStart = aws.ToString(h.StartingHashKey)
+			si.HashKeyEnd = aws.ToString(h.EndingHashKey)
+		}
+		out = append(out, si)
+	}
+	return out
+}
