@@ -17,6 +17,11 @@ import (
 // Source is a Kinesis stream a query reads; kds.NewSource returns one.
 type Source = engine.Source
 
+// Transform turns each batch read from the source into the batch the sink
+// receives (SQL with package batchsql, or Go code). Prepare runs when the
+// query starts, before anything is read.
+type Transform = engine.Transform
+
 // Progress is a batch's progress record, in the JSON shape of Spark's
 // StreamingQueryProgress.
 type Progress = engine.Progress
@@ -73,6 +78,8 @@ type QueryConfig struct {
 	// Source is read; Sink receives every batch (see ForEachBatch).
 	Source Source
 	Sink   Sink
+	// Transform, when set, runs on every batch between source and sink.
+	Transform Transform
 	// SinkDescription names the sink in progress records.
 	SinkDescription string
 	// Limits defaults to what the source carries (a source with a
@@ -120,6 +127,7 @@ func NewQuery(cfg QueryConfig) (*Query, error) {
 		Store:           store,
 		Source:          cfg.Source,
 		Sink:            cfg.Sink,
+		Transform:       cfg.Transform,
 		SinkDescription: desc,
 		Trigger:         cfg.Trigger,
 		Limits:          limits,

@@ -348,3 +348,16 @@ func TestSinkUsesEndpoint(t *testing.T) {
 		t.Errorf("server saw %q, want one PutRecords", got)
 	}
 }
+
+func TestSinkCheckSchema(t *testing.T) {
+	s := &Sink{cfg: SinkConfig{StreamName: "out"}}
+	if err := s.CheckSchema(engine.SourceSchema()); err != nil {
+		t.Fatalf("the source schema (partitionKey, data) must be accepted: %v", err)
+	}
+	err := s.CheckSchema(engine.Schema{{Name: "partitionKey", Type: engine.TypeInt64}, {Name: "value", Type: engine.TypeString}})
+	for _, want := range []string{`"data" is missing`, `"partitionKey" is bigint`, "produces (partitionKey bigint, value string)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

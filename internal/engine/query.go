@@ -66,6 +66,8 @@ type Config struct {
 	// Source is read; Sink receives every batch.
 	Source Source
 	Sink   Sink
+	// Transform, when set, runs on every batch between source and sink.
+	Transform Transform
 	// SinkDescription names the sink in progress records.
 	SinkDescription string
 	Trigger         Trigger
@@ -238,6 +240,9 @@ func (q *Query) Run(ctx context.Context) (err error) {
 		q.mu.Unlock()
 	}()
 
+	if err := q.prepare(ctx); err != nil {
+		return fmt.Errorf("query %q: %w", q.cfg.Name, err)
+	}
 	release, err := q.cfg.Store.Lock(ctx, q.runID)
 	if err != nil {
 		return fmt.Errorf("query %q: %w", q.cfg.Name, err)
@@ -838,6 +843,14 @@ func (q *Query) runBatch(ctx context.Context, p *planned, triggerStart time.Time
 	for _, recs := range p.recs {
 		batch.Rows = append(batch.Rows, RowsFromRecords(stream, recs)...)
 	}
+	if q.cfg.Transform != nil {
+		out, err := q.cfg.Transform.Apply(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("batch %d: transform: %w (nothing was committed; the batch is replayed on restart)", id, err)
+		}
+		out.ID = id
+		batch = out
+	}
 	built := q.now()
 	if err := q.cfg.Sink.AddBatch(ctx, batch); err != nil {
 		return fmt.Errorf("batch %d: sink %s: %w (nothing was committed; the batch is replayed on restart)", id, q.cfg.SinkDescription, err)
@@ -871,7 +884,7 @@ func (q *Query) runBatch(ctx context.Context, p *planned, triggerStart time.Time
 	if err := q.wal.purge(ctx, id, q.limits.MinBatchesToRetain); err != nil {
 		q.log.Warn("purging old checkpoint entries", "err", err)
 	}
-	q.report(p, triggerStart, planDone, walDone, built, sunk, committed, startOffsets, endOffsets)
+	q.report(p, int64(len(batch.Rows)), triggerStart, planDone, walDone, built, sunk, committed, startOffsets, endOffsets)
 	return nil
 }
 
@@ -887,7 +900,7 @@ func startJSON(s Start) map[string]any {
 	return m
 }
 
-func (q *Query) report(p *planned, start, planDone, walDone, built, sunk, committed time.Time, startOffsets, endOffsets map[string]any) {
+func (q *Query) report(p *planned, outRows int64, start, planDone, walDone, built, sunk, committed time.Time, startOffsets, endOffsets map[string]any) {
 	total := committed.Sub(start)
 	var sincePrev time.Duration
 	if !q.lastTrigger.IsZero() {
@@ -932,7 +945,7 @@ func (q *Query) report(p *planned, start, planDone, walDone, built, sunk, commit
 			ProcessedRowsPerSecond: perSecond(p.rows, total),
 			Metrics:                metrics,
 		}},
-		Sink: SinkProgress{Description: q.cfg.SinkDescription, NumOutputRows: p.rows},
+		Sink: SinkProgress{Description: q.cfg.SinkDescription, NumOutputRows: outRows},
 	}
 	q.mu.Lock()
 	q.recent = append(q.recent, pr)
