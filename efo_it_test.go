@@ -16,6 +16,8 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,17 +74,53 @@ func setUpEFO() (func(), error) {
 // forEachSource runs f per emulator in polling mode (testenv.ForEachKinesis,
 // when any is configured) and then against the shared kdsfake server in
 // enhanced fan-out mode.
-func forEachSource(t *testing.T, f func(t *testing.T, em testenv.Emulator)) {
+//
+// Each runs in both record formats, the Spark connector's {aggregated, not
+// aggregated} dimension: subtests "plain" (one Kinesis record per value)
+// and "kpl" (the env's put helpers pack values into KPL aggregates of
+// itKPLRecords user records, see itEnv.putRecords). The scenarios are the
+// same; rows are user records in both.
+func forEachSource(t *testing.T, f func(t *testing.T, em testenv.Emulator), only ...string) {
 	t.Helper()
+	all := []string{itFormatPlain, itFormatKPL}
+	if len(only) > 0 {
+		all = only // scenarios that write their own aggregates run in the kpl format only
+	}
+	formats := func(t *testing.T, em testenv.Emulator) {
+		t.Parallel()
+		for _, format := range all {
+			t.Run(format, func(t *testing.T) { f(t, em) })
+		}
+	}
 	if os.Getenv(testenv.EnvKinesalite) != "" || os.Getenv(testenv.EnvKinesisMock) != "" || os.Getenv("CI") == "true" {
-		testenv.ForEachKinesis(t, f)
+		testenv.ForEachKinesis(t, formats)
 	}
 	t.Run(kdsfakeEFO, func(t *testing.T) {
 		if efoServer == nil {
 			t.Fatal("the shared kdsfake server is not running (TestMain calls setUpEFO)")
 		}
-		f(t, testenv.Emulator{Name: kdsfakeEFO, Endpoint: efoServer.URL()})
+		formats(t, testenv.Emulator{Name: kdsfakeEFO, Endpoint: efoServer.URL()})
 	})
+}
+
+// The record formats of forEachSource.
+const (
+	itFormatPlain = "plain"
+	itFormatKPL   = "kpl"
+	// itKPLRecords is the number of user records per aggregate in the kpl
+	// format: more than the small kinesis.maxFetchRecordsPerShard of some
+	// scenarios, so batches end inside aggregates.
+	itKPLRecords = 4
+)
+
+// itAggregation returns the user records per KPL aggregate for a test
+// under forEachSource: itKPLRecords in the kpl format (a "kpl" element in
+// the test's name), else 0.
+func itAggregation(t *testing.T) int {
+	if slices.Contains(strings.Split(t.Name(), "/"), itFormatKPL) {
+		return itKPLRecords
+	}
+	return 0
 }
 
 // efoOptions are the options that read the shared server with enhanced

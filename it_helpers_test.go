@@ -27,6 +27,7 @@ import (
 	"github.com/shardflow/shardflow"
 	"github.com/shardflow/shardflow/internal/testenv"
 	"github.com/shardflow/shardflow/kds"
+	"github.com/shardflow/shardflow/kds/kpl"
 )
 
 // itTimeout bounds every wait of the suite. The emulators are real servers
@@ -47,6 +48,9 @@ type itEnv struct {
 	out    shardflow.Sink // the queries' sink: sink unless a test sets another
 	log    *slog.Logger
 	keys   map[string]string // shard id -> an explicit hash key routing to it
+	// agg is the number of user records per KPL aggregate the put helpers
+	// write (the kpl format of forEachSource); 0 writes plain records.
+	agg int
 }
 
 // newITEnv creates a stream with the given number of shards and returns the
@@ -83,6 +87,7 @@ func newITEnv(t *testing.T, em testenv.Emulator, shards int, opts map[string]str
 		out:    col,
 		log:    itLogger(t),
 		keys:   map[string]string{},
+		agg:    itAggregation(t),
 	}
 }
 
@@ -262,7 +267,72 @@ func (e *itEnv) put(ehk string, values ...string) []testenv.Put {
 	for i, v := range values {
 		recs[i] = testenv.Record{PartitionKey: "pk-" + v, Data: []byte(v), ExplicitHashKey: ehk}
 	}
-	return testenv.PutRecords(e.t, e.kc, e.stream, recs)
+	return e.putRecords(recs)
+}
+
+// putRecords writes user records, in order per shard: one Kinesis record
+// each, or in the kpl format (itFormatKPL) packed like the KPL does, in
+// aggregates of up to e.agg user records bound for the same open shard
+// (by explicit hash key, else the MD5 of the partition key), each put
+// with the explicit hash key of its first user record. It returns one Put
+// per user record, with its sub-sequence number.
+func (e *itEnv) putRecords(recs []testenv.Record) []testenv.Put {
+	e.t.Helper()
+	if e.agg <= 1 {
+		return testenv.PutRecords(e.t, e.kc, e.stream, recs)
+	}
+	type shardRange struct {
+		id string
+		r  kpl.HashRange
+	}
+	var ranges []shardRange
+	for _, sh := range testenv.Shards(e.t, e.kc, e.stream) {
+		if sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil {
+			continue
+		}
+		r, _ := kpl.ParseHashRange(aws.ToString(sh.HashKeyRange.StartingHashKey), aws.ToString(sh.HashKeyRange.EndingHashKey))
+		ranges = append(ranges, shardRange{aws.ToString(sh.ShardId), r})
+	}
+	shardOf := func(k kpl.HashKey) string {
+		for _, sr := range ranges {
+			if sr.r.Contains(k) {
+				return sr.id
+			}
+		}
+		e.t.Fatalf("no open shard of %s holds hash key %s", e.stream, k)
+		return ""
+	}
+	var (
+		outer   []testenv.Record
+		members [][]testenv.Record
+		open    = map[string]int{} // shard -> index in outer of its aggregate being filled
+	)
+	for _, r := range recs {
+		k := kpl.EffectiveHashKey(r.PartitionKey, r.ExplicitHashKey)
+		sh := shardOf(k)
+		i, ok := open[sh]
+		if !ok || len(members[i]) == e.agg {
+			i = len(outer)
+			open[sh] = i
+			outer = append(outer, testenv.Record{PartitionKey: r.PartitionKey, ExplicitHashKey: k.String()})
+			members = append(members, nil)
+		}
+		members[i] = append(members[i], r)
+	}
+	for i, ms := range members {
+		var a kpl.Aggregator
+		for _, m := range ms {
+			a.Add(m.PartitionKey, m.ExplicitHashKey, m.Data)
+		}
+		outer[i].Data = a.Build(nil)
+	}
+	var puts []testenv.Put
+	for i, p := range testenv.PutRecords(e.t, e.kc, e.stream, outer) {
+		for j, m := range members[i] {
+			puts = append(puts, testenv.Put{Record: m, ShardID: p.ShardID, SequenceNumber: p.SequenceNumber, SubSequenceNumber: int64(j)})
+		}
+	}
+	return puts
 }
 
 // putOn writes the values to one shard (an explicit hash key in its range)
@@ -281,9 +351,13 @@ func (e *itEnv) putSpread(shards []string, values ...string) []testenv.Put {
 	for i, v := range values {
 		recs[i] = testenv.Record{PartitionKey: "pk-" + v, Data: []byte(v), ExplicitHashKey: e.hashKey(shards[i%len(shards)])}
 	}
-	puts := testenv.PutRecords(e.t, e.kc, e.stream, recs)
-	for i, p := range puts {
-		if want := shards[i%len(shards)]; p.ShardID != want {
+	shardOf := map[string]string{} // explicit hash key -> shard
+	for _, sh := range shards {
+		shardOf[e.hashKey(sh)] = sh
+	}
+	puts := e.putRecords(recs)
+	for _, p := range puts {
+		if want := shardOf[p.ExplicitHashKey]; p.ShardID != want {
 			e.t.Fatalf("record %q went to %s, not %s", p.Data, p.ShardID, want)
 		}
 	}
@@ -529,11 +603,11 @@ func checkExactlyOnce(t *testing.T, rows []itRow, puts []testenv.Put) {
 	t.Helper()
 	want := map[string]testenv.Put{}
 	for _, p := range puts {
-		want[p.ShardID+"/"+p.SequenceNumber] = p
+		want[p.ShardID+"/"+p.SequenceNumber+"/"+strconv.FormatInt(p.SubSequenceNumber, 10)] = p
 	}
 	seen := map[string]int{}
 	for _, r := range rows {
-		k := r.Shard + "/" + r.Seq
+		k := r.key()
 		seen[r.key()]++
 		if seen[r.key()] == 2 {
 			t.Errorf("row %s read more than once", r)
@@ -547,7 +621,7 @@ func checkExactlyOnce(t *testing.T, rows []itRow, puts []testenv.Put) {
 		}
 	}
 	for k, p := range want {
-		if seen[k+"/0"] == 0 {
+		if seen[k] == 0 {
 			t.Errorf("record %q (%s) was not read", p.Data, k)
 		}
 	}
@@ -571,11 +645,13 @@ func checkValues(t *testing.T, what string, rows []itRow, want []string) {
 // checkShardOrder checks that each shard's rows come in increasing
 // sequence number order across the batches.
 func checkShardOrder(t *testing.T, batches []itBatch) {
+	// Order is by (sequenceNumber, subSequenceNumber): the user records of
+	// a KPL aggregate share its sequence number.
 	t.Helper()
 	last := map[string]itRow{}
 	for _, b := range batches {
 		for _, r := range b.Rows {
-			if p, ok := last[r.Shard]; ok && seqCmp(p.Seq, r.Seq) >= 0 {
+			if p, ok := last[r.Shard]; ok && cmp.Or(seqCmp(p.Seq, r.Seq), cmp.Compare(p.Sub, r.Sub)) >= 0 {
 				t.Errorf("shard %s: row %s (batch %d) after %s", r.Shard, r, b.ID, p)
 			}
 			last[r.Shard] = r

@@ -403,6 +403,25 @@ func crossCheck(o Options) (errs []error) {
 		if o.Has(token) && !(o.Has(id) && o.Has(secret)) {
 			errs = append(errs, &OptionError{Key: key(token), Value: secretMask, Err: fmt.Errorf("a session token needs the static credentials it belongs to; accepted: with kinesis.awsAccessKeyId and kinesis.awsSecretKey")})
 		}
+		const role, session = "kinesis.stsRoleArn", "kinesis.stsSessionName"
+		switch {
+		case o.Has(role) && !o.Has(session):
+			errs = append(errs, &OptionError{Key: session, Err: fmt.Errorf("required when %q is set; accepted: kinesis.stsRoleArn and kinesis.stsSessionName together, or neither", key(role))})
+		case o.Has(session) && !o.Has(role):
+			errs = append(errs, &OptionError{Key: role, Err: fmt.Errorf("required when %q is set; accepted: kinesis.stsRoleArn and kinesis.stsSessionName together, or neither", key(session))})
+		}
+		for _, k := range []string{"kinesis.stsEndpointUrl", "shardflow.sts.externalId"} {
+			if o.Has(k) && !o.Has(role) {
+				v := o.String(k)
+				if k == "kinesis.stsEndpointUrl" && checkEndpoint(v) != nil {
+					continue // reported by its own check
+				}
+				if k == "shardflow.sts.externalId" {
+					v = secretMask
+				}
+				errs = append(errs, &OptionError{Key: key(k), Value: v, Err: fmt.Errorf("only used with kinesis.stsRoleArn; accepted: with kinesis.stsRoleArn and kinesis.stsSessionName")})
+			}
+		}
 	}
 	if o.scope == ScopeSource {
 		const ct, cn, ca = "kinesis.consumerType", "kinesis.consumerName", "kinesis.consumerARN"

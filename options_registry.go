@@ -315,6 +315,9 @@ var (
 	consumerNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 	consumerARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[a-zA-Z0-9_.-]{1,128}/consumer/[a-zA-Z0-9_.-]{1,128}:[0-9]+$`)
 	ddbTableRE     = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+	roleARNRE      = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	sessionNameRE  = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	checkpointIDRE = regexp.MustCompile(`^[^@#\x00-\x1f\x7f]{1,512}$`)
 )
 
 func checkStreamName(v any) error {
@@ -330,16 +333,6 @@ func checkEndpoint(v any) error {
 		return fmt.Errorf("not an http:// or https:// URL with a host")
 	}
 	return nil
-}
-
-// notYetValue returns a check refusing one enumerated value.
-func notYetValue(value, msg string) func(any) error {
-	return func(v any) error {
-		if v.(string) == value {
-			return &notSupportedError{msg}
-		}
-		return nil
-	}
 }
 
 // Texts shared by several rows.
@@ -386,17 +379,17 @@ func awsSpecs(scope OptionScope) []spec {
 			doc: "Static credentials: the secret access key. Goes with kinesis.awsAccessKeyId."},
 		{name: "kinesis.sessionToken", kind: kindString, secret: true, anyValue: credsAnyValue, accept: "any string, with both static keys",
 			doc: tokenDoc},
-		{name: "kinesis.stsRoleArn", kind: kindString, status: StatusNotYet,
-			why: "assuming a role from options comes later; meanwhile the SDK's default chain can assume one (AWS_ROLE_ARN with AWS_WEB_IDENTITY_TOKEN_FILE, or AWS_PROFILE naming a profile with role_arn)",
-			doc: "Role to assume with STS (with kinesis.stsSessionName).", bad: []string{"arn:aws:iam::123456789012:role/reader"}},
-		{name: "kinesis.stsSessionName", kind: kindString, status: StatusNotYet,
-			why: "it goes with kinesis.stsRoleArn, which comes later",
-			doc: "Session name for the assumed role (with kinesis.stsRoleArn).", bad: []string{"shardflow"}},
-		{name: "kinesis.stsEndpointUrl", kind: kindString, status: StatusNotYet,
-			why: "it goes with kinesis.stsRoleArn, which comes later; AWS_ENDPOINT_URL_STS sets the SDK's STS endpoint",
-			doc: "STS endpoint override for assuming kinesis.stsRoleArn.", bad: []string{"https://sts.us-east-1.amazonaws.com"}},
+		{name: "kinesis.stsRoleArn", kind: kindString, check: matchString(roleARNRE, "an IAM role ARN"), accept: "an IAM role ARN, e.g. arn:aws:iam::123456789012:role/reader, with kinesis.stsSessionName",
+			doc: "Role to assume with STS AssumeRole, e.g. to read another account's stream; needs kinesis.stsSessionName. The base credentials are the static keys when set, else the SDK's default chain. The assumed credentials are cached and refreshed before they expire; the same credentials serve the checkpoint stores (S3, DynamoDB).",
+			bad: []string{"reader", "arn:aws:iam::123:role/x"}},
+		{name: "kinesis.stsSessionName", kind: kindString, check: matchString(sessionNameRE, "a role session name"), accept: "2 to 64 letters, digits or =,.@-_, with kinesis.stsRoleArn",
+			doc: "Session name for the assumed role; goes with kinesis.stsRoleArn.", bad: []string{"a", "has space"}},
+		{name: "kinesis.stsEndpointUrl", kind: kindString, check: checkEndpoint, accept: endpointAccepts,
+			doc: "STS endpoint for assuming kinesis.stsRoleArn. Optional: AWS_ENDPOINT_URL_STS, or the SDK's regional endpoint.", bad: []string{"sts.us-east-1.amazonaws.com"}},
+		{name: "shardflow.sts.externalId", kind: kindString, ext: true, secret: true, anyValue: "any string, with kinesis.stsRoleArn",
+			doc: "External ID passed to STS AssumeRole with kinesis.stsRoleArn, when the role's trust policy asks for one. Masked in messages like a secret."},
 		{name: "kinesis.credentialProviderClass", kind: kindString, status: StatusUnsupported,
-			why: "it names a Java class implementing ConnectorAwsCredentialsProvider, which cannot run in Go; use kinesis.awsAccessKeyId and kinesis.awsSecretKey, or the SDK's default chain (environment, profile, web identity, container or instance role)",
+			why: "it names a Java class implementing ConnectorAwsCredentialsProvider, which cannot run in Go; use kinesis.awsAccessKeyId and kinesis.awsSecretKey, kinesis.stsRoleArn, the SDK's default chain (environment, profile, web identity, container or instance role), or from Go the kds.AWSConfig.CredentialsProvider hook",
 			doc: "A Java credentials provider class.", bad: []string{"com.example.MyCredentialsProvider"}},
 		{name: "kinesis.credentialProviderParam", kind: kindString, status: StatusUnsupported, secret: true,
 			why: "it is the argument of kinesis.credentialProviderClass, a Java class",
@@ -451,10 +444,8 @@ func sourceSpecs() []spec {
 			why: "the Spark driver probes shards for new data with this thread pool; shardflow's long-lived readers report what they buffered, so nothing probes",
 			doc: "Spark: driver threads probing shards for new data."},
 		{name: "kinesis.metadataCommitterType", kind: kindEnum, def: "HDFS", values: []string{"HDFS", "DYNAMODB"},
-			check:  notYetValue("DYNAMODB", "not supported yet: a checkpoint in DynamoDB comes in a later release; use HDFS (the checkpoint lives at checkpointLocation)"),
-			accept: "HDFS (DYNAMODB: not supported yet)",
-			doc:    "Where the checkpoint lives. HDFS: at checkpointLocation. DYNAMODB is not supported yet.",
-			bad:    []string{"S3", "DYNAMODB"}},
+			doc: "Where the checkpoint lives. HDFS: at checkpointLocation (a local directory, file:// URL or s3://bucket/prefix; hdfs:// is not supported). DYNAMODB: in the DynamoDB table kinesis.dynamodb.tableName, keyed by checkpointLocation (or shardflow.dynamodb.checkpointId), with a generation id kept at checkpointLocation so that deleting that location starts a new checkpoint. See docs/checkpoint-format.md.",
+			bad: []string{"S3", "HDFS2"}},
 		{name: "kinesis.metadataPath", kind: kindString, status: StatusIgnored,
 			why: "the Spark connector's side store of per-shard end positions; shardflow keeps positions in the checkpoint's offsets log under checkpointLocation",
 			doc: "Spark: root of the HDFS metadata committer."},
@@ -464,11 +455,27 @@ func sourceSpecs() []spec {
 			doc: "Spark: first backoff of metadata committer retries."},
 		{name: "kinesis.metadataMaxRetryIntervalMs", kind: kindDuration, unit: time.Millisecond, def: "10000", status: StatusIgnored, why: metadataWhy,
 			doc: "Spark: longest backoff of metadata committer retries."},
-		{name: "kinesis.dynamodb.tableName", kind: kindString, status: StatusReserved,
-			why:   "used with kinesis.metadataCommitterType=DYNAMODB, which is not supported yet",
+		{name: "kinesis.dynamodb.tableName", kind: kindString, def: "shardflow-checkpoints",
 			check: matchString(ddbTableRE, "a DynamoDB table name"), accept: "a DynamoDB table name: 3 to 255 letters, digits, '_', '.' or '-'",
-			doc: "DynamoDB table of the checkpoint with kinesis.metadataCommitterType=DYNAMODB (not supported yet).",
+			doc: "DynamoDB table of the checkpoint with kinesis.metadataCommitterType=DYNAMODB. Created (PAY_PER_REQUEST) if missing. One table safely serves many queries: items are keyed by each query's checkpoint (unlike the Spark connector's per-stream table).",
 			bad: []string{"ab", "my table"}},
+		{name: "shardflow.dynamodb.checkpointId", kind: kindString, ext: true, check: matchString(checkpointIDRE, "a checkpoint id"),
+			accept: "1 to 512 characters, none of them '@', '#' or a control character",
+			doc:    "With kinesis.metadataCommitterType=DYNAMODB: the checkpoint's key in the table. Default: checkpointLocation made absolute (a local path becomes file:///abs/path). Two queries with different ids never share an item.",
+			bad:    []string{"a@b", "x#y"}},
+		{name: "shardflow.dynamodb.endpointUrl", kind: kindString, ext: true, check: checkEndpoint, accept: endpointAccepts,
+			doc: "DynamoDB endpoint of the checkpoint store, e.g. dynalite's http://127.0.0.1:4567. Optional: AWS_ENDPOINT_URL_DYNAMODB, or the SDK's endpoint for the region.", bad: []string{"dynamodb", "ftp://x/"}},
+		{name: "shardflow.dynamodb.region", kind: kindString, ext: true, check: matchString(regionRE, "a region name"), accept: regionAccepts,
+			doc: "Region of the DynamoDB checkpoint table. Optional: kinesis.region, then the SDK's configuration.", bad: []string{"US_EAST_1"}},
+		{name: "shardflow.s3.endpointUrl", kind: kindString, ext: true, check: checkEndpoint, accept: endpointAccepts,
+			doc: "S3 endpoint of an s3:// checkpointLocation, for S3-compatible stores (MinIO, gofakes3). Optional: AWS_ENDPOINT_URL_S3, or the SDK's endpoint for the region.", bad: []string{"s3.amazonaws.com", "ftp://x/"}},
+		{name: "shardflow.s3.region", kind: kindString, ext: true, check: matchString(regionRE, "a region name"), accept: regionAccepts,
+			doc: "Region of the checkpoint bucket. Optional: kinesis.region, then the SDK's configuration.", bad: []string{"Eu-West-1"}},
+		{name: "shardflow.s3.pathStyle", kind: kindEnum, ext: true, def: "auto", values: []string{"auto", "true", "false"},
+			doc: "S3 path-style addressing (http://host/bucket/key) for the checkpoint bucket. auto: on when the S3 endpoint is an IP address or localhost, else virtual-hosted style.", bad: []string{"yes"}},
+		{name: "shardflow.checkpoint.leaseTime", kind: kindDuration, ext: true, unit: time.Second, def: "30s", lo: bound(int64(600 * time.Millisecond)), hi: bound(int64(time.Hour)),
+			doc: "S3 and DynamoDB checkpoints: the lease a running query holds on its checkpoint, renewed every sixth of it. A second query on the same checkpoint is refused within a sixth of it; after a crash (SIGKILL, lost machine) the next start waits at most this long. A graceful stop releases the lease at once. A bare number is seconds.",
+			bad: []string{"0", "100ms", "2h"}},
 		{name: "kinesis.subscribeToShard.timeoutSec", kind: kindDuration, unit: time.Second, def: "60", lo: bound(int64(time.Millisecond)),
 			doc: "Enhanced fan-out: longest wait for a SubscribeToShard call to be accepted (its initial response); a subscription not accepted in time is cancelled and retried. A Spark time string or Go duration; a bare number is seconds.", bad: []string{"-1", "0"}},
 		{name: "kinesis.subscribeToShard.maxRetries", kind: kindInt, def: "10", lo: bound(1),
@@ -504,20 +511,18 @@ func sinkSpecs() []spec {
 	return []spec{
 		{name: "kinesis.sink.maxConnections", kind: kindInt, def: "1", lo: bound(1), hi: bound(256),
 			doc: "PutRecords calls in flight at once (the KPL's MaxConnections).", bad: []string{"0", "257"}},
-		{name: "kinesis.sink.aggregationEnabled", kind: kindBool, def: "true", status: StatusReserved,
-			why:    "KPL aggregation is not implemented yet: records are sent unaggregated, one Kinesis record per row",
-			warnIf: func(v any) bool { return v.(bool) },
-			doc:    "KPL aggregation of rows into Kinesis records. Accepted for compatibility (default true, as in Spark), but records are sent unaggregated for now, one Kinesis record per row; aggregation comes later. Setting it to true logs a warning.",
-			bad:    []string{"maybe"}},
+		{name: "kinesis.sink.aggregationEnabled", kind: kindBool, def: "true",
+			doc: "KPL aggregation: rows are packed into aggregated Kinesis records (the KPL format, read by the KCL, the Spark connector and shardflow's source), one aggregate per target shard by the stream's hash key ranges, each up to 1 MiB and put with an explicit hash key inside its shard's range. false sends one Kinesis record per row.",
+			bad: []string{"maybe"}},
 		{name: "kinesis.sink.recordTtl", kind: kindDuration, unit: time.Millisecond, def: "30000", lo: bound(int64(100 * time.Millisecond)),
 			doc: "Longest time a row may take to be written, retries included; past it the batch fails and is retried from the checkpoint (the KPL's RecordTtl, at least 100 ms).",
 			bad: []string{"50", "-1"}},
 		{name: "kinesis.sink.flushWaitTimeMs", kind: kindDuration, unit: time.Millisecond, def: "100", status: StatusIgnored,
 			why: "KPL flush polling; shardflow's sink has no KPL: a batch completes when all its PutRecords calls succeeded",
 			doc: "Spark: sleep between KPL flushes at task end."},
-		{name: "kinesis.sink.recordMaxBufferedTimeMs", kind: kindDuration, unit: time.Millisecond, def: "1000", status: StatusIgnored,
-			why: "KPL buffering delay; shardflow's sink writes each batch's rows at once with PutRecords (up to 500 records per call)",
-			doc: "Spark: KPL RecordMaxBufferedTime."},
+		{name: "kinesis.sink.recordMaxBufferedTimeMs", kind: kindDuration, unit: time.Millisecond, def: "1000", lo: bound(0),
+			doc: "With aggregation, the longest a row waits in an aggregate being filled before it is sent (the KPL's RecordMaxBufferedTime); 0 sends aggregates only when full or at the end of the batch. A batch is always written in full before it commits.",
+			bad: []string{"-1"}},
 		{name: "kinesis.sink.proxyAddress", kind: kindString, status: StatusIgnored, why: proxyWhy, doc: "Spark: KPL proxy host."},
 		{name: "kinesis.sink.proxyPort", kind: kindInt, status: StatusIgnored, why: proxyWhy, doc: "Spark: KPL proxy port."},
 		{name: "kinesis.sink.proxyUsername", kind: kindString, status: StatusIgnored, why: proxyWhy, doc: "Spark: KPL proxy user."},
@@ -545,9 +550,13 @@ func fileSpecs() []spec {
 
 func querySpecs() []spec {
 	return []spec{
-		{name: "checkpointLocation", kind: kindString, accept: "a local directory: a path or a file:// URL",
+		{name: "checkpointLocation", kind: kindString, accept: "a local directory (a path or a file:// URL) or s3://bucket/prefix",
 			anyValue: "any path or URL; the checkpoint store checks it when the query starts",
-			doc:      "Where the query keeps its checkpoint (metadata, offsets and commits logs): a local directory. A checkpoint belongs to one query."},
+			doc:      "Where the query keeps its checkpoint (metadata, offsets and commits logs): a local directory, a file:// URL, or an S3 prefix s3://bucket/prefix (the Spark connector's HDFS committer type maps to these by scheme; hdfs:// is not supported). With kinesis.metadataCommitterType=DYNAMODB the logs live in DynamoDB and this location names the checkpoint. A checkpoint belongs to one query."},
+		{name: "shardflow.sql.strict", kind: kindBool, def: "false", ext: true, bad: []string{"maybe"},
+			doc: "SQL stage (--sql, the job file's sql): a record that does not parse (malformed JSON in from_json, bytes that are not UTF-8 in CAST(data AS STRING)) fails the batch, naming its shardId and sequenceNumber, instead of giving NULL (Spark's FAILFAST mode instead of PERMISSIVE). See docs/sql.md."},
+		{name: "shardflow.sql.init", kind: kindString, ext: true, anyValue: "any SQL; DuckDB checks it when the query starts",
+			doc: "SQL stage: statements run once when the query starts, separated by ';', e.g. CREATE TABLE countries AS SELECT * FROM 'countries.csv' (static tables for joins). The job file's sqlInit list is the same. See docs/sql.md."},
 	}
 }
 

@@ -162,7 +162,10 @@ func TestDefaults(t *testing.T) {
 			"kinesis.consumerARN": "", "kinesis.consumerRegistration": "auto",
 			"kinesis.maxFetchRecordsPerShard": "100000", "kinesis.maxFetchTimePerShardSec": "",
 			"kinesis.startingPosition": "LATEST", "kinesis.describeShardInterval": "1000", "kinesis.minBatchesToRetain": "100",
-			"kinesis.metadataCommitterType": "HDFS", "kinesis.dynamodb.tableName": "",
+			"kinesis.metadataCommitterType": "HDFS", "kinesis.dynamodb.tableName": "shardflow-checkpoints",
+			"kinesis.stsRoleArn": "", "kinesis.stsSessionName": "", "kinesis.stsEndpointUrl": "", "shardflow.sts.externalId": "",
+			"shardflow.checkpoint.leaseTime": "30", "shardflow.dynamodb.checkpointId": "", "shardflow.dynamodb.endpointUrl": "",
+			"shardflow.dynamodb.region": "", "shardflow.s3.endpointUrl": "", "shardflow.s3.pathStyle": "auto", "shardflow.s3.region": "",
 			"kinesis.subscribeToShard.timeoutSec": "60", "kinesis.subscribeToShard.maxRetries": "10",
 			"kinesis.getRecords.numberOfRecordsPerFetch": "10000", "kinesis.getRecords.fetchIntervalMs": "200",
 			"shardflow.buffer.maxRecordsPerShard": "10000", "shardflow.buffer.maxBytesPerShard": "67108864",
@@ -172,10 +175,12 @@ func TestDefaults(t *testing.T) {
 			"kinesis.awsAccessKeyId": "", "kinesis.awsSecretKey": "", "kinesis.sessionToken": "",
 			"kinesis.clientNumRetries": "5", "kinesis.clientRetryIntervalsMs": "1000", "kinesis.clientMaxRetryIntervalMs": "10000",
 			"kinesis.sink.maxConnections": "1", "kinesis.sink.aggregationEnabled": "true", "kinesis.sink.recordTtl": "30000",
+			"kinesis.sink.recordMaxBufferedTimeMs": "1000",
+			"kinesis.stsRoleArn":                   "", "kinesis.stsSessionName": "", "kinesis.stsEndpointUrl": "", "shardflow.sts.externalId": "",
 		},
 		shardflow.ScopeConsoleSink: {"numRows": "20", "truncate": "true"},
 		shardflow.ScopeFileSink:    {"path": "/tmp/out", "format": "json"},
-		shardflow.ScopeQuery:       {"checkpointLocation": ""},
+		shardflow.ScopeQuery:       {"checkpointLocation": "", "shardflow.sql.init": "", "shardflow.sql.strict": "false"},
 	}
 	for _, scope := range shardflow.Scopes() {
 		o, warns, err := shardflow.ParseOptions(scope, baseOptions(scope))
@@ -377,8 +382,8 @@ func TestWarnings(t *testing.T) {
 	}{
 		{shardflow.ScopeSource, map[string]string{"kinesis.checkNewRecordThreads": "8"}, []string{`ignored Spark option "kinesis.checkNewRecordThreads"`}},
 		{shardflow.ScopeSource, map[string]string{"kinesis.internal.somethingNew": "x"}, []string{`ignored Spark option "kinesis.internal.somethingNew"`}},
-		{shardflow.ScopeSource, map[string]string{"kinesis.dynamodb.tableName": "ckpt"}, []string{`"kinesis.dynamodb.tableName" has no effect yet`}},
-		{shardflow.ScopeSink, map[string]string{"kinesis.sink.aggregationEnabled": "true"}, []string{"records are sent unaggregated"}},
+		{shardflow.ScopeSource, map[string]string{"kinesis.metadataCommitterType": "DYNAMODB", "kinesis.dynamodb.tableName": "ckpt"}, nil},
+		{shardflow.ScopeSink, map[string]string{"kinesis.sink.aggregationEnabled": "true"}, nil},
 		{shardflow.ScopeSink, map[string]string{"kinesis.sink.aggregationEnabled": "false"}, nil},
 		{shardflow.ScopeSink, map[string]string{"kinesis.sink.proxyPassword": "hunter2"}, []string{"HTTPS_PROXY"}},
 	}
@@ -425,7 +430,7 @@ func TestCrossFieldRules(t *testing.T) {
 		{"consumer ARN of another stream", map[string]string{"kinesis.consumerType": "SubscribeToShard", "kinesis.consumerARN": "arn:aws:kinesis:us-east-1:123456789012:stream/other/consumer/etl:1700000000"}, "kinesis.consumerARN", "a consumer of stream"},
 		{"consumer ARN with polling", map[string]string{"kinesis.consumerARN": "arn:aws:kinesis:us-east-1:123456789012:stream/orders/consumer/etl:1700000000"}, "kinesis.consumerARN", "only used with"},
 		{"empty stream name", map[string]string{"kinesis.streamName": "  "}, "kinesis.streamName", "required"},
-		{"DynamoDB committer", map[string]string{"kinesis.metadataCommitterType": "dynamodb"}, "kinesis.metadataCommitterType", "not supported yet"},
+		{"unknown committer", map[string]string{"kinesis.metadataCommitterType": "zookeeper"}, "kinesis.metadataCommitterType", "HDFS"},
 		{"future timestamp", map[string]string{"kinesis.startingPosition": "AT_TIMESTAMP 2999-01-01T00:00:00Z"}, "kinesis.startingPosition", "in the future"},
 	}
 	for _, tt := range tests {

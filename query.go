@@ -26,6 +26,23 @@ type Transform = engine.Transform
 // StreamingQueryProgress.
 type Progress = engine.Progress
 
+// ShardProgress is one shard's part of a progress record (rows, bytes,
+// lag, state and parents).
+type ShardProgress = engine.ShardProgress
+
+// Listener receives a query's events, like Spark's StreamingQueryListener:
+// QueryStarted, QueryProgress after every committed batch, and
+// QueryTerminated with Run's error. Any field may be nil; the functions run
+// on the query's goroutine and must be fast.
+type Listener = engine.Listener
+
+// QueryStarted is the event a Listener receives when a query starts.
+type QueryStarted = engine.QueryStarted
+
+// QueryTerminated is the event a Listener receives when Run returns; Err is
+// Run's error.
+type QueryTerminated = engine.QueryTerminated
+
 // Trigger says when batches run. The zero value is ProcessingTime(0).
 type Trigger = engine.Trigger
 
@@ -69,7 +86,9 @@ type BatchLimits = engine.Limits
 type QueryConfig struct {
 	// Name is the query's name (queryName).
 	Name string
-	// CheckpointLocation is a local directory (or file:// URL).
+	// CheckpointLocation is a local directory (or file:// URL). For an S3
+	// prefix (s3://bucket/prefix) or a DynamoDB checkpoint, open the store
+	// with package checkpoint/ckptopen and set Checkpoint.
 	CheckpointLocation string
 	// Checkpoint overrides CheckpointLocation with a store of your own.
 	Checkpoint checkpoint.Store
@@ -87,8 +106,13 @@ type QueryConfig struct {
 	Limits *BatchLimits
 	// Logger receives progress at INFO and warnings; nil discards.
 	Logger *slog.Logger
-	// OnProgress is called after every committed batch.
+	// OnProgress is called after every committed batch (after the
+	// Listeners' QueryProgress). It is shorthand for a Listener with only
+	// QueryProgress.
 	OnProgress func(Progress)
+	// Listeners receive the query's started, progress and terminated
+	// events; several may be attached, and each gets every event.
+	Listeners []Listener
 }
 
 // Query is a running streaming query.
@@ -133,6 +157,7 @@ func NewQuery(cfg QueryConfig) (*Query, error) {
 		Limits:          limits,
 		Logger:          cfg.Logger,
 		OnProgress:      cfg.OnProgress,
+		Listeners:       cfg.Listeners,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", cfg.Name, err)
@@ -141,7 +166,10 @@ func NewQuery(cfg QueryConfig) (*Query, error) {
 }
 
 // OpenCheckpoint opens the store for a checkpointLocation: a local path or a
-// file:// URL. hdfs:// is not supported.
+// file:// URL. This package stays free of the AWS SDK: S3 prefixes
+// (s3://bucket/prefix) and DynamoDB checkpoints are opened by
+// checkpoint/ckptopen.Open, whose store goes in QueryConfig.Checkpoint.
+// hdfs:// is not supported.
 func OpenCheckpoint(location string) (checkpoint.Store, error) {
 	u, err := url.Parse(location)
 	if err == nil && u.Scheme != "" && len(u.Scheme) > 1 { // "C:" is a drive, not a scheme
@@ -149,9 +177,11 @@ func OpenCheckpoint(location string) (checkpoint.Store, error) {
 		case "file":
 			return fsstore.Open(location)
 		case "hdfs":
-			return nil, fmt.Errorf("checkpointLocation %q: hdfs:// is not supported; use a local directory", location)
+			return nil, fmt.Errorf("checkpointLocation %q: hdfs:// is not supported yet; use a local directory, a file:// URL, or s3://bucket/prefix (opened by package checkpoint/ckptopen, as the CLI does)", location)
+		case "s3", "s3a", "s3n":
+			return nil, fmt.Errorf("checkpointLocation %q: open S3 checkpoints with checkpoint/ckptopen.Open and pass the store in QueryConfig.Checkpoint (the shardflow package does not link the AWS SDK)", location)
 		default:
-			return nil, fmt.Errorf("checkpointLocation %q: scheme %q is not supported; use a local directory or file:// URL", location, u.Scheme)
+			return nil, fmt.Errorf("checkpointLocation %q: scheme %q is not supported; use a local directory, a file:// URL or s3://bucket/prefix", location, u.Scheme)
 		}
 	}
 	return fsstore.Open(location)

@@ -3,12 +3,14 @@ package kds
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardflow/shardflow/internal/engine"
+	"github.com/shardflow/shardflow/kds/kpl"
 )
 
 // shardBuffer is the bounded record buffer and state of one shard reader,
@@ -39,6 +41,39 @@ type shardBuffer struct {
 
 	// filter is owned by the writing goroutine (used by add under mu).
 	filter startFilter
+	// De-aggregation, owned by the writing goroutine.
+	deagg kplReader
+}
+
+// kplStats are the source's KPL de-aggregation counters, shared by its
+// shard readers.
+type kplStats struct {
+	deaggregated atomic.Int64 // user records taken out of aggregates
+	corrupt      atomic.Int64 // records with the KPL magic that failed the checks, emitted whole
+	filtered     atomic.Int64 // sub-records outside the shard's hash key range, dropped
+}
+
+// kplReader de-aggregates the KPL records a shard reader receives.
+type kplReader struct {
+	d     kpl.Deaggregator
+	stats *kplStats // nil: no counting (tests)
+	// hashRange is the shard's hash key range, resolved by resolveRange
+	// at the first aggregate (a sub-record outside it belongs to another
+	// shard: the KCL drops it); nil resolveRange keeps every sub-record.
+	hashRange    kpl.HashRange
+	resolved     bool
+	resolveRange func() kpl.HashRange
+}
+
+// rangeFor returns the shard's hash key range, resolving it once.
+func (k *kplReader) rangeFor() kpl.HashRange {
+	if !k.resolved {
+		k.hashRange, k.resolved = kpl.FullRange, true
+		if k.resolveRange != nil {
+			k.hashRange = k.resolveRange()
+		}
+	}
+	return k.hashRange
 }
 
 func newShardBuffer(shardID string, maxRecords, maxBytes int) shardBuffer {
@@ -59,6 +94,10 @@ func newShardBuffer(shardID string, maxRecords, maxBytes int) shardBuffer {
 // very beginning of the shard, so each switches itself off at the first
 // record it keeps.
 type startFilter struct {
+	// expect is the record a resumed reader must see first (it resumes AT
+	// the last record read). Any other first record means the records in
+	// between were trimmed: a data loss, reported instead of skipped.
+	expect   string
 	seq      string // drop records with SequenceNumber == seq and SubSequenceNumber < sub
 	sub      int64
 	notAfter time.Time // drop records that arrived before notAfter
@@ -150,9 +189,24 @@ func (b *shardBuffer) signal() {
 	}
 }
 
-// fail records a failure the reader could not retry past.
-func (b *shardBuffer) fail(err error) {
+// failed reports whether the buffer holds a failure: the reader stops.
+func (b *shardBuffer) failed() bool {
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err != nil
+}
+
+// fail records a failure the reader could not retry past. A shard that
+// no longer exists is reported as data loss.
+func (b *shardBuffer) fail(err error) {
+	if isNotFound(err) {
+		err = &engine.DataLossError{ShardID: b.shardID, Gone: true, Err: err}
+	}
+	b.mu.Lock()
+	if b.err != nil {
+		b.mu.Unlock()
+		return // the first failure stands
+	}
 	b.err = err
 	b.mu.Unlock()
 	b.signal()
@@ -181,30 +235,84 @@ func (b *shardBuffer) waitRoom(ctx context.Context) (int, bool) {
 // Ready. mbl is MillisBehindLatest (-1: unknown). ended marks the shard's
 // end, with its children.
 //
+// KPL aggregates are de-aggregated here, for both readers: each user
+// record becomes its own Record with the outer sequence number and arrival
+// time and its index in the aggregate as SubSequenceNumber. A whole
+// Kinesis record is always handed over at once, so the start filter sees
+// every sub-record and a position can end inside an aggregate. A record
+// with the magic bytes that fails the checks (MD5, protobuf) is kept
+// whole, as a plain record, and counted; sub-records outside the shard's
+// hash key range are dropped and counted (the KCL's filter). The
+// sub-sequence numbers of the others do not change, so positions are the
+// same in every shard and after any restart.
+//
 // This is the hot path: each record is converted in place into the buffer
 // (its Data, strings and time are shared with the SDK's response, not
-// copied), with no allocation besides the buffer's growth.
+// copied; a sub-record's Data slices the aggregate), with no allocation
+// per record besides the buffer's growth (one per aggregate for its keys).
 func (b *shardBuffer) add(recs []types.Record, mbl int64, ended bool, children []types.ChildShard) {
+	var hashRange kpl.HashRange
+	for i := range recs {
+		if kpl.IsAggregated(recs[i].Data) {
+			// Resolved outside mu: it may call ListShards once.
+			hashRange = b.deagg.rangeFor()
+			break
+		}
+	}
+	var deaggregated, corrupt, filtered int64
 	b.mu.Lock()
+	if b.err != nil {
+		b.mu.Unlock()
+		return // stopped: nothing after a failure is kept
+	}
+	if b.filter.expect != "" && len(recs) > 0 {
+		if first := aws.ToString(recs[0].SequenceNumber); first != b.filter.expect {
+			b.err = &engine.DataLossError{ShardID: b.shardID,
+				After:          &engine.Position{Seq: b.filter.expect, Sub: b.filter.sub - 1},
+				FirstAvailable: &engine.Position{Seq: first}}
+			b.mu.Unlock()
+			b.signal()
+			return
+		}
+		b.filter.expect = ""
+	}
 	added := 0
 	wasTail := b.atTail
 	for i := range recs {
 		k := &recs[i]
-		b.buf = append(b.buf, engine.Record{
+		outer := engine.Record{
 			Data:                        k.Data,
 			PartitionKey:                aws.ToString(k.PartitionKey),
 			SequenceNumber:              aws.ToString(k.SequenceNumber),
 			ApproximateArrivalTimestamp: aws.ToTime(k.ApproximateArrivalTimestamp),
 			ShardID:                     b.shardID,
-		})
-		rec := &b.buf[len(b.buf)-1]
-		if b.filter.active() && !b.filter.keep(rec) {
-			*rec = engine.Record{}
-			b.buf = b.buf[:len(b.buf)-1]
+		}
+		subs, status := b.deagg.d.Parse(k.Data)
+		switch status {
+		case kpl.Corrupt:
+			corrupt++
+			fallthrough
+		case kpl.Plain:
+			if b.push(&outer) {
+				added++
+			}
 			continue
 		}
-		b.bytes += rec.Size()
-		added++
+		deaggregated += int64(len(subs))
+		filter := !hashRange.IsFull()
+		for j := range subs {
+			u := &subs[j]
+			if filter && !hashRange.Contains(kpl.EffectiveHashKey(u.PartitionKey, u.ExplicitHashKey)) {
+				filtered++
+				continue
+			}
+			rec := outer
+			rec.Data, rec.PartitionKey, rec.ExplicitHashKey = u.Data, u.PartitionKey, u.ExplicitHashKey
+			rec.SubSequenceNumber = int64(j)
+			if b.push(&rec) {
+				added++
+			}
+		}
 	}
 	b.millisBehind = mbl
 	// Only an empty page (or event) proves the tail: some servers report
@@ -220,9 +328,31 @@ func (b *shardBuffer) add(recs []types.Record, mbl int64, ended bool, children [
 	}
 	changed := added > 0 || ended || b.atTail != wasTail
 	b.mu.Unlock()
+	if st := b.deagg.stats; st != nil {
+		if deaggregated > 0 {
+			st.deaggregated.Add(deaggregated)
+		}
+		if corrupt > 0 {
+			st.corrupt.Add(corrupt)
+		}
+		if filtered > 0 {
+			st.filtered.Add(filtered)
+		}
+	}
 	if changed {
 		b.signal()
 	}
+}
+
+// push appends rec to the buffer unless the start filter drops it, and
+// reports whether it did. b.mu must be held.
+func (b *shardBuffer) push(rec *engine.Record) bool {
+	if b.filter.active() && !b.filter.keep(rec) {
+		return false
+	}
+	b.buf = append(b.buf, *rec)
+	b.bytes += rec.Size()
+	return true
 }
 
 func childShards(cs []types.ChildShard) []engine.ShardInfo {

@@ -11,12 +11,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
-	"github.com/shardflow/shardflow/internal/awshttpfix"
+	"github.com/shardflow/shardflow/internal/awscfg"
 )
 
 // kinesisAPI is the part of *kinesis.Client that kds calls. Tests fake it;
@@ -100,50 +97,18 @@ func configureTransport(tr *http.Transport) {
 // full-jitter backoff (see RetryConfig), and two stacked retry layers would
 // multiply attempts.
 func NewClient(ctx context.Context, cfg AWSConfig) (*kinesis.Client, error) {
-	if (cfg.AccessKeyID == "") != (cfg.SecretKey == "") {
-		return nil, errors.New("kds: kinesis.awsAccessKeyId and kinesis.awsSecretKey must be set together")
-	}
 	endpoint, err := normalizeEndpoint(cfg.EndpointURL)
 	if err != nil {
 		return nil, err
 	}
-
-	var opts []func(*config.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	if cfg.AccessKeyID != "" {
-		opts = append(opts, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretKey, cfg.SessionToken)))
-	}
-	// No custom HTTP client here: with AWS_CA_BUNDLE set, LoadDefaultConfig
-	// rejects any client that is not an *awshttp.BuildableClient.
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	fallback, _ := regionFromEndpoint(endpoint)
+	awsCfg, err := LoadAWS(ctx, cfg, fallback)
 	if err != nil {
-		return nil, fmt.Errorf("kds: load AWS config: %w", err)
+		return nil, err
 	}
 	if awsCfg.Region == "" {
-		if r, ok := regionFromEndpoint(endpoint); ok {
-			awsCfg.Region = r
-		} else {
-			return nil, errors.New("kds: no AWS region: set kinesis.region (or AWS_REGION), or use an AWS Kinesis endpoint such as https://kinesis.us-east-1.amazonaws.com in kinesis.endpointUrl")
-		}
+		return nil, errors.New("kds: no AWS region: set kinesis.region (or AWS_REGION), or use an AWS Kinesis endpoint such as https://kinesis.us-east-1.amazonaws.com in kinesis.endpointUrl")
 	}
-
-	// The HTTP client is set after loading, as documented in AWSConfig.
-	switch {
-	case cfg.HTTPClient != nil:
-		awsCfg.HTTPClient = cfg.HTTPClient
-	default:
-		// The loaded client is a BuildableClient that may carry
-		// AWS_CA_BUNDLE's roots; WithTransportOptions keeps them.
-		bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient)
-		if !ok {
-			bc = awshttp.NewBuildableClient()
-		}
-		awsCfg.HTTPClient = bc.WithTransportOptions(configureTransport)
-	}
-	awsCfg.HTTPClient = awshttpfix.Client(awsCfg.HTTPClient) // aws-sdk-go-v2 issue 2737
 	// RetryMaxAttempts stays 0: any other value makes the SDK wrap the
 	// retryer again.
 	awsCfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
@@ -156,6 +121,28 @@ func NewClient(ctx context.Context, cfg AWSConfig) (*kinesis.Client, error) {
 		o.Retryer = aws.NopRetryer{}
 		o.RetryMaxAttempts = 0
 	}), nil
+}
+
+// LoadAWS returns the AWS configuration cfg describes: region,
+// credentials (static keys, an assumed role, the CredentialsProvider hook or
+// the SDK's default chain) and the HTTP client. Kinesis, S3, DynamoDB and
+// STS clients all start from it (checkpoint/ckptopen uses it for the
+// checkpoint stores). fallbackRegion is used when neither cfg nor the SDK's
+// configuration names a region.
+func LoadAWS(ctx context.Context, cfg AWSConfig, fallbackRegion string) (aws.Config, error) {
+	c := awscfg.Config{
+		Region: cfg.Region, FallbackRegion: fallbackRegion,
+		AccessKeyID: cfg.AccessKeyID, SecretKey: cfg.SecretKey, SessionToken: cfg.SessionToken,
+		RoleARN: cfg.RoleARN, RoleSessionName: cfg.RoleSessionName, ExternalID: cfg.ExternalID, STSEndpointURL: cfg.STSEndpointURL,
+		CredentialsProvider: cfg.CredentialsProvider,
+		HTTPClient:          cfg.HTTPClient,
+		Transport:           configureTransport,
+	}
+	awsCfg, err := awscfg.Load(ctx, c)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("kds: %w", err)
+	}
+	return awsCfg, nil
 }
 
 // normalizeEndpoint checks kinesis.endpointUrl and gives a bare host name

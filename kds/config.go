@@ -1,6 +1,7 @@
 package kds
 
 import (
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"net/http"
 	"time"
 )
@@ -21,6 +22,20 @@ type AWSConfig struct {
 	AccessKeyID  string
 	SecretKey    string
 	SessionToken string
+	// RoleARN and RoleSessionName (kinesis.stsRoleArn, kinesis.stsSessionName,
+	// both or neither) assume a role with STS; the base credentials are
+	// the static keys when set, else the SDK's default chain. The assumed
+	// credentials are cached and refreshed before they expire.
+	// STSEndpointURL (kinesis.stsEndpointUrl) and ExternalID
+	// (shardflow.sts.externalId) are optional.
+	RoleARN         string
+	RoleSessionName string
+	STSEndpointURL  string
+	ExternalID      string
+	// CredentialsProvider, when set, is used instead of all the above: the
+	// Go form of kinesis.credentialProviderClass. It should cache and
+	// refresh (wrap it in aws.NewCredentialsCache).
+	CredentialsProvider aws.CredentialsProvider
 	// HTTPClient overrides the HTTP client (tests). It is set after the SDK
 	// config is loaded, because AWS_CA_BUNDLE breaks a custom client passed
 	// to LoadDefaultConfig.
@@ -150,4 +165,13 @@ type SinkConfig struct {
 
 	MaxConnections int           // kinesis.sink.maxConnections: PutRecords in flight
 	RecordTTL      time.Duration // kinesis.sink.recordTtl
+
+	// Aggregation packs rows into KPL aggregates per target shard
+	// (kinesis.sink.aggregationEnabled; the option's default is true, the
+	// zero value sends one Kinesis record per row).
+	Aggregation bool
+	// RecordMaxBufferedTime bounds how long a row waits in an aggregate
+	// being filled (kinesis.sink.recordMaxBufferedTimeMs); 0: no bound. A
+	// batch is always written in full before AddBatch returns.
+	RecordMaxBufferedTime time.Duration
 }

@@ -174,12 +174,24 @@ func (s *Source) ensureConsumer(ctx context.Context) error {
 	}
 	status := "unknown"
 	for attempt := 0; ; attempt++ {
-		var out *kinesis.DescribeStreamConsumerOutput
+		var (
+			out     *kinesis.DescribeStreamConsumerOutput
+			missing error
+		)
 		err := s.retry.do(ctx, "DescribeStreamConsumer", s.cfg.StreamName, "", func(ctx context.Context) error {
 			var err error
 			out, err = s.efo.DescribeStreamConsumer(ctx, in)
+			if isNotFound(err) {
+				// An answer, not a failed call: the consumer is missing
+				// (registered below), which the failures counter of the
+				// progress metrics must not count.
+				missing, err = err, nil
+			}
 			return err
 		})
+		if missing != nil {
+			err = missing
+		}
 		switch {
 		case isNotFound(err) && s.cfg.EFO.ConsumerARN != "":
 			return fmt.Errorf("kds: kinesis.consumerARN %s: no such consumer (shardflow never registers a consumer given by ARN): %w", name, err)

@@ -168,24 +168,28 @@ func (r *efoReader) loop(ctx context.Context) error {
 		}
 		if err == nil {
 			r.log.Debug("subscription ended, renewing", "seq_start", r.cont)
+			r.src.renewals.Add(1)
 			continue
 		}
 		failures++
 		if failures > cfg.MaxRetries || !subscribeRetryable(err) {
-			r.src.retry.failures.Add(1)
+			r.src.retry.countFailure("SubscribeToShard")
 			return &CallError{Op: "SubscribeToShard", Stream: r.src.cfg.StreamName, Shard: r.shardID, Attempts: failures, Err: err}
 		}
-		r.src.retry.retries.Add(1)
+		r.src.retry.countRetry("SubscribeToShard")
 		if isThrottle(err) {
-			r.src.retry.throttles.Add(1)
+			r.src.retry.countThrottle("SubscribeToShard")
 		}
 		var wait time.Duration
 		switch {
 		case isInUse(err):
 			// Another subscription of this consumer and shard is active
 			// (a previous one not yet released, or another process): the
-			// 5 s rule above plus jitter.
-			wait = fullJitter(inUseJitter)
+			// rest of the 5 s since the last call, plus jitter. The jitter
+			// comes after the 5 s, not within them (where the 5 s wait
+			// at the top of the loop would absorb it), so two processes
+			// contending for a subscription drift apart.
+			wait = minResubscribe - time.Since(r.lastSubscribe) + fullJitter(inUseJitter)
 		default:
 			wait = r.src.retry.backoff(failures - 1)
 		}
@@ -219,7 +223,14 @@ func subscribeRetryable(err error) bool {
 	if errors.As(err, &to) && to.Timeout() {
 		return true
 	}
-	if errorCode(err) != "" {
+	switch errorCode(err) {
+	case "InternalFailureException", "InternalFailure", "ServiceUnavailableException", "ServiceUnavailable":
+		// A server fault sent as an event stream exception carries no
+		// HTTP status (the stream was accepted with 200 before it broke):
+		// retried like a 5xx answer.
+		return true
+	case "":
+	default:
 		return false
 	}
 	var status interface{ HTTPStatusCode() int }

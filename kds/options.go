@@ -76,6 +76,9 @@ func SinkConfigFrom(o shardflow.Options) (SinkConfig, error) {
 		Retry:          retryConfig(o),
 		MaxConnections: o.Int("kinesis.sink.maxConnections"),
 		RecordTTL:      o.Duration("kinesis.sink.recordTtl"),
+
+		Aggregation:           o.Bool("kinesis.sink.aggregationEnabled"),
+		RecordMaxBufferedTime: o.Duration("kinesis.sink.recordMaxBufferedTimeMs"),
 	}, nil
 }
 
@@ -92,6 +95,11 @@ func awsConfig(o shardflow.Options) AWSConfig {
 		AccessKeyID:  o.String("kinesis.awsAccessKeyId"),
 		SecretKey:    o.String("kinesis.awsSecretKey"),
 		SessionToken: o.String("kinesis.sessionToken"),
+
+		RoleARN:         o.String("kinesis.stsRoleArn"),
+		RoleSessionName: o.String("kinesis.stsSessionName"),
+		STSEndpointURL:  o.String("kinesis.stsEndpointUrl"),
+		ExternalID:      o.String("shardflow.sts.externalId"),
 	}
 }
 

@@ -127,6 +127,9 @@ func TestParseSinkOptions(t *testing.T) {
 				Retry:          kds.RetryConfig{MaxAttempts: 5, Initial: time.Second, Max: 10 * time.Second},
 				MaxConnections: 1,
 				RecordTTL:      30 * time.Second,
+				// KPL aggregation is on by default, as in Spark.
+				Aggregation:           true,
+				RecordMaxBufferedTime: time.Second,
 			},
 		},
 		{
@@ -140,9 +143,10 @@ func TestParseSinkOptions(t *testing.T) {
 				StreamName: "out",
 				AWS: kds.AWSConfig{Region: "ap-south-1", EndpointURL: "https://kinesis.example.com",
 					AccessKeyID: "AKID", SecretKey: "SECRET", SessionToken: "TOKEN"},
-				Retry:          kds.RetryConfig{MaxAttempts: 2, Initial: time.Second, Max: 10 * time.Second},
-				MaxConnections: 8,
-				RecordTTL:      5 * time.Second,
+				Retry:                 kds.RetryConfig{MaxAttempts: 2, Initial: time.Second, Max: 10 * time.Second},
+				MaxConnections:        8,
+				RecordTTL:             5 * time.Second,
+				RecordMaxBufferedTime: time.Second,
 			},
 		},
 	}
@@ -167,7 +171,7 @@ func TestParseOptionsErrors(t *testing.T) {
 	if _, ok := errors.AsType[*shardflow.UnknownOptionError](err); !ok {
 		t.Errorf("err = %v, want an *shardflow.UnknownOptionError for the sink option", err)
 	}
-	_, err = kds.ParseSinkOptions(map[string]string{"kinesis.streamName": "s", "kinesis.stsRoleArn": "arn:aws:iam::1:role/r"}, nil)
+	_, err = kds.ParseSinkOptions(map[string]string{"kinesis.streamName": "s", "kinesis.credentialProviderClass": "com.example.Provider"}, nil)
 	if !errors.Is(err, shardflow.ErrNotSupported) {
 		t.Errorf("err = %v, want ErrNotSupported", err)
 	}

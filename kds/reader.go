@@ -149,7 +149,7 @@ func (r *shardReader) deliver(out *kinesis.GetRecordsOutput) bool {
 	}
 	ended := out.NextShardIterator == nil
 	r.add(out.Records, mbl, ended, out.ChildShards)
-	return ended
+	return ended || r.failed() // a data loss found by add stops the reader
 }
 
 // refreshIterator replaces an expired iterator: right after the last
@@ -187,9 +187,10 @@ func (r *shardReader) newIterator(ctx context.Context, st engine.Start) error {
 		// st.Sub. For a plain record (sub-sequence 0 only) this equals the
 		// Kinesis AFTER_SEQUENCE_NUMBER; for a KPL aggregate it resumes
 		// inside the aggregate, which AFTER_SEQUENCE_NUMBER would skip.
-		// TODO(kpl): de-aggregation must set SubSequenceNumber on each
-		// sub-record for this filter to see them.
+		// The buffer de-aggregates (shardBuffer.add), so the filter sees
+		// every sub-record with its SubSequenceNumber.
 		r.filter.seq, r.filter.sub = st.Seq, st.Sub+1
+		r.filter.expect = st.Seq
 		return r.getIterator(ctx, types.ShardIteratorTypeAtSequenceNumber, st.Seq, time.Time{})
 
 	case engine.AtTimestamp:

@@ -359,6 +359,14 @@ func TestReaderErrors(t *testing.T) {
 					t.Error("Ready not signalled for the error")
 				}
 				err := r.Peek(0).Err
+				// A shard that no longer exists is reported as data loss,
+				// wrapping the call's error.
+				if dl, ok := errors.AsType[*engine.DataLossError](err); ok {
+					if !dl.Gone {
+						t.Fatalf("data loss %v, want Gone", dl)
+					}
+					err = dl.Err
+				}
 				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 					t.Fatalf("Err = %v, want prefix %q", err, tt.wantErr)
 				}

@@ -68,6 +68,7 @@ type retrier struct {
 	retries   atomic.Int64 // attempts that were retried
 	throttles atomic.Int64 // attempts refused by a throughput quota
 	failures  atomic.Int64 // calls that failed for good
+	calls     callCounters // the same, by API call (stats.go)
 	// jitter returns a random duration in [0, d]; tests replace it.
 	jitter func(d time.Duration) time.Duration
 }
@@ -151,15 +152,15 @@ func (r *retrier) do(ctx context.Context, op, stream, shard string, fn func(cont
 			err = &attemptTimeoutError{after: r.timeout, err: err}
 		}
 		if isThrottle(err) {
-			r.throttles.Add(1)
+			r.countThrottle(op)
 		}
 		if !isRetryable(err) || attempt >= r.maxAttempts {
 			if _, ok := errors.AsType[*types.ExpiredIteratorException](err); !ok {
-				r.failures.Add(1) // an expired iterator is renewed, not a failure
+				r.countFailure(op) // an expired iterator is renewed, not a failure
 			}
 			return &CallError{Op: op, Stream: stream, Shard: shard, Attempts: attempt, Err: err}
 		}
-		r.retries.Add(1)
+		r.countRetry(op)
 		d := r.backoff(attempt - 1)
 		r.log.Warn("kinesis call failed, retrying", "api", op, "shard_id", shard,
 			"attempt", attempt, "backoff", d, "err", err)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -56,6 +58,14 @@ type Sink struct {
 
 	mu     sync.Mutex // guards closed
 	closed bool
+
+	// Counters for Stats.
+	records, bytes, recordRetries, batchFailures atomic.Int64
+
+	// KPL aggregation (sink_agg.go): the open shards' hash key ranges.
+	amu      sync.Mutex // guards shards, shardsAt
+	shards   []sinkShard
+	shardsAt time.Time
 }
 
 var _ engine.Sink = (*Sink)(nil)
@@ -283,7 +293,27 @@ func (s *Sink) AddBatch(ctx context.Context, b *engine.Batch) error {
 		return err
 	}
 	deadline := time.Now().Add(s.cfg.RecordTTL)
+	if s.cfg.Aggregation {
+		err = s.writeAggregated(ctx, b.ID, es, deadline)
+	} else {
+		err = s.write(ctx, b.ID, es, deadline, nil)
+	}
+	if err != nil {
+		s.batchFailures.Add(1)
+		return err
+	}
+	s.records.Add(int64(len(es)))
+	for i := range es {
+		s.bytes.Add(int64(len(es[i].Data)))
+	}
+	s.log.Debug("batch written", "batch_id", b.ID, "records", len(es))
+	return nil
+}
 
+// write puts es in requests of at most 500 records and 5 MiB, with at
+// most MaxConnections in flight. When shards is not nil, shards[i] is set
+// to the shard es[i] was written to.
+func (s *Sink) write(ctx context.Context, batch int64, es []types.PutRecordsRequestEntry, deadline time.Time, shards []string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
@@ -297,21 +327,59 @@ func (s *Sink) AddBatch(ctx context.Context, b *engine.Batch) error {
 		}
 		wg.Go(func() {
 			defer func() { <-s.sem }()
-			if err := s.put(ctx, b.ID, es, c, deadline); err != nil {
+			if err := s.put(ctx, batch, es, c, deadline, shards); err != nil {
 				cancel(err)
 			}
 		})
 	}
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return err
+	return context.Cause(ctx)
+}
+
+// writeAggregated packs es into KPL aggregates per target shard
+// (aggregate) and writes them. An aggregate that Kinesis put in another
+// shard than the map predicted (a reshard since the map was listed) is
+// written again, re-packed with a fresh map, as the KPL does: the copy in
+// the wrong shard holds sub-records outside that shard's range, which
+// de-aggregating readers drop.
+func (s *Sink) writeAggregated(ctx context.Context, batch int64, es []types.PutRecordsRequestEntry, deadline time.Time) error {
+	rows := make([]int, len(es))
+	for i := range rows {
+		rows[i] = i
 	}
-	s.log.Debug("batch written", "batch_id", b.ID, "records", len(es))
+	for len(rows) > 0 {
+		shards, err := s.shardMap(ctx)
+		if err != nil {
+			return fmt.Errorf("kds sink: batch %d: %w", batch, err)
+		}
+		agg, meta := s.aggregate(shards, es, rows)
+		got := make([]string, len(agg))
+		if err := s.write(ctx, batch, agg, deadline, got); err != nil {
+			return err
+		}
+		rows = rows[:0:0]
+		for i, m := range meta {
+			if m.rows != nil && got[i] != "" && got[i] != m.shard {
+				rows = append(rows, m.rows...)
+			}
+		}
+		if len(rows) == 0 {
+			break
+		}
+		slices.Sort(rows)
+		s.invalidateShardMap()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kds sink: batch %d: %d rows still aggregated for the wrong shard after kinesis.sink.recordTtl (%v): the stream keeps resharding",
+				batch, len(rows), s.cfg.RecordTTL)
+		}
+		s.log.Info("aggregates landed in other shards than predicted (reshard): writing their rows again", "batch_id", batch, "rows", len(rows))
+	}
 	return nil
 }
 
 // put writes one request's entries, retrying failed entries until deadline.
-func (s *Sink) put(ctx context.Context, batch int64, es []types.PutRecordsRequestEntry, c chunk, deadline time.Time) error {
+// When shards is not nil it records where each entry was written.
+func (s *Sink) put(ctx context.Context, batch int64, es []types.PutRecordsRequestEntry, c chunk, deadline time.Time, shards []string) error {
 	// rows maps the position in the request to the row index in the batch.
 	rows := make([]int, 0, c.hi-c.lo)
 	for i := c.lo; i < c.hi; i++ {
@@ -328,6 +396,13 @@ func (s *Sink) put(ctx context.Context, batch int64, es []types.PutRecordsReques
 		})
 		if err != nil {
 			return fmt.Errorf("kds sink: batch %d rows %d to %d: %w", batch, rows[0], rows[len(rows)-1], err)
+		}
+		if shards != nil && len(out.Records) == len(req) {
+			for i := range out.Records {
+				if out.Records[i].ErrorCode == nil {
+					shards[rows[i]] = aws.ToString(out.Records[i].ShardId)
+				}
+			}
 		}
 		if aws.ToInt32(out.FailedRecordCount) == 0 {
 			return nil
@@ -368,6 +443,7 @@ func (s *Sink) put(ctx context.Context, batch int64, es []types.PutRecordsReques
 		if err := sleep(ctx, d); err != nil {
 			return err
 		}
+		s.recordRetries.Add(int64(len(failed)))
 		req, rows = failed, failedRows
 	}
 }

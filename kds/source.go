@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardflow/shardflow/internal/engine"
+	"github.com/shardflow/shardflow/kds/kpl"
 )
 
 // Defaults for zero fields of SourceConfig. The per-shard buffer bounds
@@ -57,11 +58,14 @@ type Source struct {
 	// Enhanced fan-out (ConsumerType SubscribeToShard); see consumer.go.
 	efo         efoAPI
 	subscribes  atomic.Int64 // SubscribeToShard calls made
+	renewals    atomic.Int64 // subscriptions renewed after a normal end
 	cmu         sync.Mutex   // guards streamARN, consumerARN, owned, state; held during registration
 	streamARN   string
 	consumerARN string // the ACTIVE consumer; "" until known
 	owned       bool   // this query registered the consumer (checkpoint sources/0)
 	state       engine.StateStore
+
+	kpl kplStats // KPL de-aggregation counters of every reader
 }
 
 var _ engine.Source = (*Source)(nil)
@@ -349,13 +353,51 @@ func (s *Source) OpenShard(ctx context.Context, shardID string, from engine.Star
 		}
 		r := newEFOReader(s, shardID, from)
 		r.cancel = cancel
+		s.setUpDeaggregation(rctx, &r.shardBuffer)
 		go r.run(rctx)
 		return r, nil
 	}
 	r := newShardReader(s, shardID, from)
 	r.cancel = cancel
+	s.setUpDeaggregation(rctx, &r.shardBuffer)
 	go r.run(rctx)
 	return r, nil
+}
+
+// setUpDeaggregation gives a new reader's buffer the source's KPL counters
+// and the way to its shard's hash key range: from the last listing or,
+// when the shard is not in it (a child opened since), a new one. The range
+// is resolved at the reader's first aggregate, never before. When it
+// cannot be known every sub-record is kept (the Spark connector's
+// behaviour).
+func (s *Source) setUpDeaggregation(ctx context.Context, b *shardBuffer) {
+	b.deagg.stats = &s.kpl
+	shardID := b.shardID
+	b.deagg.resolveRange = func() kpl.HashRange {
+		find := func(shards []engine.ShardInfo) (kpl.HashRange, bool) {
+			for _, sh := range shards {
+				if sh.ID == shardID {
+					return kpl.ParseHashRange(sh.HashKeyStart, sh.HashKeyEnd)
+				}
+			}
+			return kpl.HashRange{}, false
+		}
+		s.mu.Lock()
+		r, ok := find(s.shards)
+		s.mu.Unlock()
+		if ok {
+			return r
+		}
+		shards, err := s.ListShards(ctx)
+		if err == nil {
+			if r, ok := find(shards); ok {
+				return r
+			}
+		}
+		s.log.Warn("hash key range of the shard unknown: sub-records of KPL aggregates are not filtered by it",
+			"shard_id", shardID, "err", err)
+		return kpl.FullRange
+	}
 }
 
 func validateStart(st engine.Start) error {

@@ -14,7 +14,21 @@
 #     2 cores). Goal: kdsfake >= 200,000 records/s and >= 10x kinesalite;
 #   - BenchmarkIdleShardsMemory (a process of its own): heap and RSS per idle
 #     shard, from queries over 4 and 100 idle shards;
-#   - the in-process reader benchmarks of package kds.
+#   - the in-process reader benchmarks of package kds;
+#   - BenchmarkDeaggregate (kds/kpl): 50 KB KPL aggregates of 100x500 B
+#     records, zero-copy parser vs a straightforward decoder (ns/record,
+#     allocs: allocs/op over 100 records); BenchmarkSinkAggregation: the
+#     aggregating vs the plain sink under kdsfake's write quotas (records/s,
+#     Kinesis records per user record);
+#   - BenchmarkEndToEndLatency: PutRecord -> sink latency with
+#     ProcessingTime(0), enhanced fan-out and polling in the same run, on
+#     kdsfake (over TLS and HTTP/2, in a child process with the producer,
+#     1000 records/s): efo-/polling-p50-ms and -p99-ms, and CPU-seconds per
+#     million records (efo-/polling-cpu-s/Mrec) of the query's process;
+#     with the checkpoint in memory and in a local directory (fsync'd
+#     around every batch).
+#     Goal: EFO p99 at most 10 ms over kdsfake's push
+#     (efo-arrival-p99-ms), and efo-cpu-s/Mrec <= polling-cpu-s/Mrec.
 # The machine is noisy: each runs BENCH_COUNT times (default 5); quote the
 # medians (benchstat prints them when it is available).
 set -euo pipefail
@@ -30,6 +44,22 @@ sf_run go test -run '^$' -bench 'BenchmarkEmulatorRead' -benchtime 2x -count "$c
 sf_run go test -run '^$' -bench 'Benchmark(GetRecords|PutRecords)Servers' -count "$count" . | tee -a "$out"
 sf_run go test -run '^$' -bench 'BenchmarkIdleShardsMemory' -benchtime 1x -count "$count" . | tee -a "$out"
 sf_run go test -run '^$' -bench 'BenchmarkPolling' -count "$count" ./kds/ | tee -a "$out"
+sf_run go test -run '^$' -bench 'BenchmarkEndToEndLatency' -benchtime 1x -count "$count" . | tee -a "$out"
+# Batch latency and throughput before, during and after a split of all 16
+# shards under a steady load; the longest a child waited for its first batch.
+sf_run go test -run '^$' -bench 'BenchmarkReshardUnderLoad' -benchtime 1x -count "$count" . | tee -a "$out"
+# The empty-batch loop (write offsets, commit, purge) on fsstore, s3store
+# (gofakes3) and ddbstore (dynalite): p50/p99 and calls per batch.
+sf_run go test -run '^$' -bench 'BenchmarkEmptyBatchLoop' -count "$count" ./checkpoint/ckptopen/ | tee -a "$out"
+# KPL: de-aggregation (zero-copy vs a straightforward decoder) and the
+# aggregating sink vs the plain sink on kdsfake with write quotas on.
+sf_run go test -run '^$' -bench 'BenchmarkDeaggregate' -count "$count" ./kds/kpl/ | tee -a "$out"
+sf_run go test -run '^$' -bench 'BenchmarkSinkAggregation' -benchtime 2x -count "$count" ./kds/ | tee -a "$out"
+# BenchmarkBlogQuery (package batchsql): the blog's parse-and-project SQL on
+# batches of 100,000 ~100-byte JSON events through DuckDB, next to a
+# hand-written encoding/json Go version; rows/s for both. Goal: >= 1M rows/s
+# and >= 2x encoding/json.
+sf_run go test -run '^$' -bench 'BenchmarkBlogQuery' -benchtime 5x -count "$count" ./batchsql/ | tee -a "$out"
 if sf_run go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da "$out" >"$out.stat" 2>/dev/null; then
   cat "$out.stat"
 else

@@ -126,10 +126,10 @@ sf_launch() {
   local log="$SF_TMP/$name.log" cmd
   case "$name" in
     kinesalite)
-      cmd=(env node "${SHARDFLOW_KINESALITE_CLI:-$nm/kinesalite/cli.js}" --port "$port"
+      cmd=(env node -r "$SF_TESTENV/emulator-guard.cjs" "${SHARDFLOW_KINESALITE_CLI:-$nm/kinesalite/cli.js}" --port "$port"
         --createStreamMs "$d" --deleteStreamMs "$d" --updateStreamMs "$d" --shardLimit 1000) ;;
     dynalite)
-      cmd=(env node "${SHARDFLOW_DYNALITE_CLI:-$nm/dynalite/cli.js}" --host 127.0.0.1 --port "$port"
+      cmd=(env node -r "$SF_TESTENV/emulator-guard.cjs" "${SHARDFLOW_DYNALITE_CLI:-$nm/dynalite/cli.js}" --host 127.0.0.1 --port "$port"
         --createTableMs "$d" --deleteTableMs "$d" --updateTableMs "$d") ;;
     kinesis-mock)
       local v
@@ -232,7 +232,7 @@ sf_export() {
 # endpoints, install the traps. Returns non-zero only in CI, on failure.
 sf_env_up() {
   unset SHARDFLOW_TEST_KINESALITE SHARDFLOW_TEST_KINESIS_MOCK SHARDFLOW_TEST_KINESIS_MOCK_TLS \
-    SHARDFLOW_TEST_DYNALITE SHARDFLOW_TEST_AWS_CLI
+    SHARDFLOW_TEST_DYNALITE SHARDFLOW_TEST_AWS_CLI SHARDFLOW_TEST_CHROMIUM
   export SHARDFLOW_TESTENV_DIR="$SF_TESTENV"
   SF_TMP="$(mktemp -d "${TMPDIR:-/tmp}/shardflow-testenv.XXXXXX")"
   trap 'sf_on_exit' EXIT
@@ -241,6 +241,7 @@ sf_env_up() {
   trap 'sf_on_signal HUP 129' HUP
 
   local t0=$SECONDS
+  sf_chromium || return 1
   if ! "$SF_ROOT/scripts/install-deps.sh" npm; then
     sf_problem "npm ci in testenv/ failed: no emulators" || return 1
     sf_aws_cli || return 1
@@ -252,6 +253,18 @@ sf_env_up() {
     sf_start_emulators sf_aws_cli || return 1
   fi
   sf_log "test environment up in $((SECONDS - t0)) s (logs in $SF_TMP)"
+}
+
+# sf_chromium: find (or install) Debian's chromium for the dashboard's
+# browser test and export SHARDFLOW_TEST_CHROMIUM. SF_SKIP_CHROMIUM=1 skips it.
+sf_chromium() {
+  [[ "${SF_SKIP_CHROMIUM:-}" == 1 ]] && return 0
+  local c
+  if c="$("$SF_ROOT/scripts/install-deps.sh" chromium)" && [[ -n "$c" ]]; then
+    export SHARDFLOW_TEST_CHROMIUM="$c"
+  else
+    sf_problem "no chromium: the dashboard's browser test cannot run"
+  fi
 }
 
 # sf_aws_cli: find (or install) the AWS CLI v2, export it, put it first on

@@ -5,8 +5,10 @@
 #   awscli - the AWS CLI v2 (Debian package awscli, with apt-get), only when
 #           no working AWS CLI v2 is found (/usr/bin/aws, `aws` on PATH);
 #           prints the path of the CLI v2 on stdout
+#   chromium - Debian's chromium (with apt-get) for the dashboard's browser
+#           test, only when /usr/bin/chromium does not run; prints its path
 #
-# Usage: scripts/install-deps.sh [npm] [awscli]    (no argument: both)
+# Usage: scripts/install-deps.sh [npm] [awscli] [chromium]    (no argument: all)
 # Exits non-zero if a step fails. Safe to run repeatedly and concurrently.
 set -euo pipefail
 
@@ -103,12 +105,42 @@ install_awscli() {
   printf '%s\n' "$aws"
 }
 
+# Prints the path of a working Debian chromium, or fails.
+find_chromium() {
+  local c=/usr/bin/chromium
+  [[ -x "$c" ]] && timeout 60 "$c" --version </dev/null >/dev/null 2>&1 && printf '%s\n' "$c"
+}
+
+# Prints the path of chromium on stdout, installing it if needed.
+install_chromium() {
+  if find_chromium; then
+    return 0
+  fi
+  command -v apt-get >/dev/null || { log "no chromium and no apt-get to install it"; return 1; }
+  local sudo=()
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null || { log "not root and no sudo: cannot apt-get install chromium"; return 1; }
+    if [[ -t 0 ]]; then sudo=(sudo); else sudo=(sudo -n); fi
+  fi
+  log "installing chromium (Debian package) with apt-get"
+  local start=$SECONDS
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get -o DPkg::Lock::Timeout=300 -qq update </dev/null >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get -o DPkg::Lock::Timeout=300 -y -qq install --no-install-recommends chromium </dev/null >/dev/null
+  local c
+  c="$(find_chromium)" || { log "chromium installed but /usr/bin/chromium does not run"; return 1; }
+  log "chromium at $c in $((SECONDS - start)) s"
+  printf '%s\n' "$c"
+}
+
 steps=("$@")
-[[ ${#steps[@]} -gt 0 ]] || steps=(npm awscli)
+[[ ${#steps[@]} -gt 0 ]] || steps=(npm awscli chromium)
 for s in "${steps[@]}"; do
   case "$s" in
     npm) install_npm ;;
     awscli) install_awscli ;;
-    *) log "unknown step: $s (want npm or awscli)"; exit 2 ;;
+    chromium) install_chromium ;;
+    *) log "unknown step: $s (want npm, awscli or chromium)"; exit 2 ;;
   esac
 done

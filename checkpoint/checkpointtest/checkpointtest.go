@@ -38,6 +38,8 @@ func Run(t *testing.T, newStore func(t *testing.T) checkpoint.Store) {
 	}{
 		{"CreateExisting", testCreateExisting},
 		{"CreateRace", testCreateRace},
+		{"CreateRace30Writers", testCreateRace30},
+		{"Purge", testPurge},
 		{"Put", testPut},
 		{"ReadMissing", testReadMissing},
 		{"List", testList},
@@ -105,6 +107,87 @@ func testCreateRace(t *testing.T, s checkpoint.Store) {
 		}
 		wantContent(t, s, name, fmt.Appendf(nil, "writer %d", winner))
 	}
+}
+
+// testCreateRace30 is the Spark connector's DynamodbMetadataCommitterItSuite
+// race: 30 writers of one batch, exactly one winner, whose bytes stay.
+func testCreateRace30(t *testing.T, s checkpoint.Store) {
+	ctx := t.Context()
+	const writers = 30
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range writers {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.Create(ctx, "commits/7", fmt.Appendf(nil, `{"writer":%d}`, i))
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("writers %d and %d both created commits/7", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, checkpoint.ErrExist):
+			t.Fatalf("writer %d: Create = %v, want nil or ErrExist", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer created commits/7")
+	}
+	wantContent(t, s, "commits/7", fmt.Appendf(nil, `{"writer":%d}`, winner))
+	wantList(t, s, "commits", []string{"7"})
+}
+
+// testPurge does what the engine does after a commit: list a log and
+// delete the entries older than the newest few, over more entries than
+// one listing page of a small-page store.
+func testPurge(t *testing.T, s checkpoint.Store) {
+	ctx := t.Context()
+	const n, keep = 25, 5
+	for i := range n {
+		mustCreate(t, s, fmt.Sprintf("offsets/%d", i), []byte("o"))
+		mustCreate(t, s, fmt.Sprintf("commits/%d", i), []byte("c"))
+	}
+	mustCreate(t, s, "metadata", []byte("m"))
+	for _, dir := range []string{"commits", "offsets"} {
+		names, err := s.List(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(names) != n {
+			t.Fatalf("List(%q) = %d names, want %d", dir, len(names), n)
+		}
+		for _, name := range names {
+			var id int
+			if _, err := fmt.Sscan(name, &id); err != nil {
+				t.Fatalf("List(%q) gave %q", dir, name)
+			}
+			if id < n-keep {
+				if err := s.Delete(ctx, dir+"/"+name); err != nil {
+					t.Fatalf("Delete(%s/%s): %v", dir, name, err)
+				}
+			}
+		}
+	}
+	var want []string
+	for i := n - keep; i < n; i++ {
+		want = append(want, fmt.Sprint(i))
+	}
+	slices.Sort(want)
+	wantList(t, s, "offsets", want)
+	wantList(t, s, "commits", want)
+	wantList(t, s, "", []string{"metadata"})
+	if _, err := s.Read(ctx, "offsets/0"); !errors.Is(err, checkpoint.ErrNotExist) {
+		t.Fatalf("Read(offsets/0) after purge = %v, want ErrNotExist", err)
+	}
+	// A purged name may be written again (a checkpoint recreated from scratch).
+	mustCreate(t, s, "offsets/0", []byte("new"))
+	wantContent(t, s, "offsets/0", []byte("new"))
 }
 
 func testPut(t *testing.T, s checkpoint.Store) {

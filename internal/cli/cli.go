@@ -68,7 +68,7 @@ func Run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(newRunCmd(e), newOptionsCmd(e), newDemoCmd(e), newLocalCmd(e), newProduceCmd(e))
+	root.AddCommand(newRunCmd(e), newOptionsCmd(e), newDemoCmd(e), newLocalCmd(e), newProduceCmd(e), newStatusCmd(e))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	err := root.ExecuteContext(context.Background())

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -23,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shardflow/shardflow"
+	"github.com/shardflow/shardflow/batchsql"
 	"github.com/shardflow/shardflow/internal/datagen"
 	"github.com/shardflow/shardflow/kds"
 	"github.com/shardflow/shardflow/kds/kdsfake"
@@ -36,12 +35,21 @@ const (
 	demoSink   = "kinesis-sink"
 	// demoTemplate renders events like {"id": 42, "data": "Spain", "date": "2026-11-25 10:00:00"}.
 	demoTemplate = `{"id": {{random.number(100)}}, "data": "{{random.arrayElement(["Spain","France","Germany","Italy","Japan","Brazil","India","Canada"])}}", "date": "{{date.now("YYYY-MM-DD HH:mm:ss")}}"}`
+	// demoForwardSQL is the blog's parse-and-project query: the events go
+	// to kinesis-sink keyed by their id.
+	demoForwardSQL = `SELECT CAST(e.id AS STRING) AS partitionKey, to_json(e) AS data
+FROM (SELECT from_json(CAST(data AS STRING), 'id BIGINT, data STRING, date TIMESTAMP') AS e FROM source)`
+	// demoCountSQL is the blog's groupBy("data").count() on each batch.
+	demoCountSQL = `SELECT coalesce(e.data, '(malformed)') AS country, count(*) AS count
+FROM (SELECT from_json(CAST(data AS STRING), 'id BIGINT, data STRING, date TIMESTAMP') AS e FROM source)
+GROUP BY 1 ORDER BY 1`
 )
 
 type demoFlags struct {
 	duration time.Duration
 	rate     float64
 	trigger  time.Duration
+	uiAddr   string
 }
 
 func newDemoCmd(e *env) *cobra.Command {
@@ -67,11 +75,15 @@ Ctrl-C stops it cleanly; --duration makes a bounded run.`,
 	cmd.Flags().DurationVar(&f.duration, "duration", 0, "produce events for this long, then drain and stop (0: until Ctrl-C)")
 	cmd.Flags().Float64Var(&f.rate, "rate", 200, "events per second")
 	cmd.Flags().DurationVar(&f.trigger, "trigger", 2*time.Second, "micro-batch interval")
+	cmd.Flags().StringVar(&f.uiAddr, "ui-addr", "127.0.0.1:0", "serve the live dashboard, /metrics and /api/progress on ADDR (\"\": off)")
 	return cmd
 }
 
-// demoCounts totals what the query saw.
+// demoCounts runs the demo's two SQL statements on each batch and totals
+// what the query saw.
 type demoCounts struct {
+	forward, count *batchsql.Transform
+
 	mu        sync.Mutex
 	read      int64
 	forwarded int64
@@ -122,8 +134,23 @@ forwards every event to %s with its id as partition key. %s
 	}
 	defer os.RemoveAll(ckpt)
 
-	counts := &demoCounts{byCountry: map[string]int64{}}
+	forward, count, err := demoSQL(ctx, sink, log)
+	if err != nil {
+		return err
+	}
+	defer forward.Close()
+	defer count.Close()
+	counts := &demoCounts{byCountry: map[string]int64{}, forward: forward, count: count}
+	obs, err := startObserver(f.uiAddr, Job{Name: "demo", CheckpointLocation: ckpt}, &pipeline{source: src, sink: sink}, log)
+	if err != nil {
+		return err
+	}
+	defer obs.close(log)
+	if obs != nil {
+		fmt.Fprintf(e.stdout, "Dashboard: %s (metrics at %smetrics)\n", obs.url, obs.url)
+	}
 	q, err := shardflow.NewQuery(shardflow.QueryConfig{
+		Listeners:          obs.listeners(),
 		Name:               "demo",
 		CheckpointLocation: filepath.Join(ckpt, "checkpoint"),
 		Trigger:            shardflow.ProcessingTime(f.trigger),
@@ -235,27 +262,54 @@ func demoPipeline(ctx context.Context, awsCfg kds.AWSConfig, log *slog.Logger) (
 	return src, sink, nil
 }
 
-// batch counts one batch per country, prints the counts and forwards the
-// events to the sink keyed by their id. This is the blog's
-// groupBy("data").count(); the SQL issue moves it to SQL.
+// demoSQL prepares the demo's statements: the forward query is checked
+// against the Kinesis sink's column needs, as `shardflow run --sql` does.
+func demoSQL(ctx context.Context, sink *kds.Sink, log *slog.Logger) (forward, count *batchsql.Transform, err error) {
+	forward, err = batchsql.New(batchsql.Config{SQL: demoForwardSQL, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := forward.Prepare(ctx, shardflow.SourceSchema())
+	if err == nil {
+		err = sink.CheckSchema(out)
+	}
+	if err == nil {
+		count, err = batchsql.New(batchsql.Config{SQL: demoCountSQL, Logger: log})
+	}
+	if err == nil {
+		_, err = count.Prepare(ctx, shardflow.SourceSchema())
+	}
+	if err != nil {
+		forward.Close()
+		if count != nil {
+			count.Close()
+		}
+		return nil, nil, err
+	}
+	return forward, count, nil
+}
+
+// batch runs the blog's two statements on one batch, like Spark's
+// foreachBatch: the per-country count (groupBy("data").count()), which it
+// prints, and the projection forwarded to the sink keyed by id. Malformed
+// events are counted as "(malformed)", never dropped.
 func (c *demoCounts) batch(ctx context.Context, b *shardflow.Batch, sink *kds.Sink, w io.Writer) error {
-	data := b.Schema.Index("data")
-	out := &shardflow.Batch{ID: b.ID, Schema: shardflow.Schema{{Name: "partitionKey", Type: shardflow.TypeString}, {Name: "data", Type: shardflow.TypeBytes}}}
-	counts := map[string]int64{}
-	for _, r := range b.Rows {
-		raw := r[data].([]byte)
-		var ev struct {
-			ID      int64  `json:"id"`
-			Country string `json:"data"`
-		}
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			ev.Country = "(malformed)" // counted, never dropped
-		}
-		counts[ev.Country]++
-		out.Rows = append(out.Rows, shardflow.Row{strconv.FormatInt(ev.ID, 10), raw})
+	out, err := c.forward.Apply(ctx, b)
+	if err != nil {
+		return err
+	}
+	byCountry, err := c.count.Apply(ctx, b)
+	if err != nil {
+		return err
 	}
 	if err := sink.AddBatch(ctx, out); err != nil {
 		return err
+	}
+	counts := map[string]int64{}
+	for _, r := range byCountry.Rows {
+		country, _ := r[0].(string)
+		n, _ := r[1].(int64)
+		counts[country] += n
 	}
 	fmt.Fprintf(w, "\nBatch %d: %d events\n", b.ID, len(b.Rows))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

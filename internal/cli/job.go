@@ -17,6 +17,13 @@ type Job struct {
 	Sink               Format `json:"sink"`
 	Trigger            string `json:"trigger"`
 	CheckpointLocation string `json:"checkpointLocation"`
+	// SQL, when set, runs on every micro-batch (package batchsql); SQLInit
+	// holds statements run once at start (static tables for joins).
+	SQL     string   `json:"sql"`
+	SQLInit []string `json:"sqlInit"`
+	// SQLOptions holds the shardflow.sql.* options, taken from the source
+	// options (not a job-file key).
+	SQLOptions map[string]string `json:"-"`
 }
 
 // Format is a source or sink: its format name and its options.
@@ -63,7 +70,7 @@ func loadJob(path string) (Job, error) {
 	}
 	var j Job
 	if err := yaml.UnmarshalStrict(b, &j); err != nil {
-		return Job{}, usage("job file %s: %v (accepted keys: name, source, sink, trigger, checkpointLocation)", path, err)
+		return Job{}, usage("job file %s: %v (accepted keys: name, source, sink, trigger, checkpointLocation, sql, sqlInit)", path, err)
 	}
 	if j.Source.Format != "" && !strings.EqualFold(j.Source.Format, "aws-kinesis") && !strings.EqualFold(j.Source.Format, "kinesis") {
 		return Job{}, usage("job file %s: source format %q is not supported; use aws-kinesis", path, j.Source.Format)

@@ -7,6 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shardflow/shardflow"
+	"github.com/shardflow/shardflow/checkpoint"
+	"github.com/shardflow/shardflow/checkpoint/ckptopen"
 )
 
 type runFlags struct {
@@ -16,6 +18,10 @@ type runFlags struct {
 	checkpoint string
 	trigger    string
 	name       string
+	// metricsAddr serves /metrics, /api/progress, health and the dashboard.
+	metricsAddr string
+	sql         string // --sql
+	sqlFile     string // --sql-file
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -44,9 +50,13 @@ uncommitted batch is replayed exactly on the next start.`,
 	fl.StringArrayVar(&f.sourceOpts, "source-option", nil, "source option KEY=VALUE (Spark option names; repeatable)")
 	fl.StringVar(&f.sink, "sink", "", "sink: console, file, memory or aws-kinesis (default console)")
 	fl.StringArrayVar(&f.sinkOpts, "sink-option", nil, "sink option KEY=VALUE (repeatable)")
-	fl.StringVar(&f.checkpoint, "checkpoint", "", "checkpointLocation: a local directory")
+	fl.StringVar(&f.checkpoint, "checkpoint", "", "checkpointLocation: a local directory or s3://bucket/prefix")
 	fl.StringVar(&f.trigger, "trigger", "", "processing-time=<duration> (e.g. processing-time=10s), once or available-now (default processing-time=0s)")
 	fl.StringVar(&f.name, "name", "", "query name")
+	fl.StringVar(&f.sql, "sql", "", "SQL run on every micro-batch over the view \"source\" (docs/sql.md); overrides the job file's sql")
+	fl.StringVar(&f.sqlFile, "sql-file", "", "read the SQL statement from this file")
+	fl.StringVar(&f.metricsAddr, "ui-addr", "", "serve the live dashboard (and /metrics, /api/progress, health) on ADDR; the same server as --metrics-addr")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics, /api/progress, /healthz, /readyz and the dashboard on ADDR (\":9090\" binds 127.0.0.1; default off)")
 	return cmd
 }
 
@@ -90,9 +100,24 @@ func (f runFlags) merge(job Job) (Job, error) {
 	return job, nil
 }
 
+// openCheckpoint opens the checkpoint store the job names: a local
+// directory, an S3 prefix, or DynamoDB (kinesis.metadataCommitterType),
+// with the source's AWS settings. The source options were validated by
+// buildPipeline.
+func openCheckpoint(ctx context.Context, job Job) (checkpoint.Store, error) {
+	o, _, err := shardflow.ParseOptions(shardflow.ScopeSource, job.Source.Options)
+	if err != nil {
+		return nil, err
+	}
+	return ckptopen.Open(ctx, job.CheckpointLocation, ckptopen.FromOptions(o))
+}
+
 func (e *env) run(ctx context.Context, job Job, f runFlags) error {
 	job, err := f.merge(job)
 	if err != nil {
+		return err
+	}
+	if job, err = applySQLFlags(job, f.sql, f.sqlFile); err != nil {
 		return err
 	}
 	log := e.logger()
@@ -101,7 +126,7 @@ func (e *env) run(ctx context.Context, job Job, f runFlags) error {
 		return usageError{err}
 	}
 	if job.CheckpointLocation == "" {
-		return usage("checkpointLocation is required: pass --checkpoint DIR or set checkpointLocation in the job file")
+		return usage("checkpointLocation is required: pass --checkpoint DIR (or s3://bucket/prefix) or set checkpointLocation in the job file")
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -111,15 +136,36 @@ func (e *env) run(ctx context.Context, job Job, f runFlags) error {
 		return err
 	}
 	defer p.close(log)
+	xf, err := buildSQL(ctx, job, p.sink, log)
+	if err != nil {
+		return err
+	}
+	var transform shardflow.Transform
+	if xf != nil {
+		defer xf.Close()
+		transform = xf
+	}
+	obs, err := startObserver(f.metricsAddr, job, p, log)
+	if err != nil {
+		return err
+	}
+	defer obs.close(log)
 
+	store, err := openCheckpoint(ctx, job)
+	if err != nil {
+		return usageError{err}
+	}
 	q, err := shardflow.NewQuery(shardflow.QueryConfig{
 		Name:               job.Name,
 		CheckpointLocation: job.CheckpointLocation,
+		Checkpoint:         store,
 		Trigger:            trigger,
 		Source:             p.source,
 		Sink:               p.sink,
 		SinkDescription:    p.sinkDescription,
+		Transform:          transform,
 		Logger:             log,
+		Listeners:          obs.listeners(),
 	})
 	if err != nil {
 		return usageError{err}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // ColumnType is the type of a batch column. Values in a Row have the Go type
@@ -92,7 +93,11 @@ type Row []any
 // idempotent. Row values (byte slices in particular) are valid only until
 // AddBatch returns; copy them to keep them.
 type Batch struct {
-	ID     int64
+	ID int64
+	// Time is the batch's timestamp, recorded in offsets/N when the batch
+	// was planned, so a replay has the same Time (Spark's
+	// batchTimestampMs; SQL's current_timestamp). Zero when unknown.
+	Time   time.Time
 	Schema Schema
 	Rows   []Row
 }

@@ -30,6 +30,24 @@ type SourceProgress struct {
 	InputRowsPerSecond     float64           `json:"inputRowsPerSecond"`
 	ProcessedRowsPerSecond float64           `json:"processedRowsPerSecond"`
 	Metrics                map[string]string `json:"metrics"`
+	// Shards is shardflow's extension to Spark's shape: every shard the
+	// batch was planned with, by shard id.
+	Shards map[string]ShardProgress `json:"shards,omitempty"`
+}
+
+// ShardProgress is one shard's part of a batch.
+type ShardProgress struct {
+	// State is the shard's state after the batch: open, closed or finished.
+	State ShardState `json:"state"`
+	// Parents are the shard's parent shards (lineage), if any.
+	Parents []string `json:"parents,omitempty"`
+	// NumInputRows and NumInputBytes count the user records (after KPL
+	// de-aggregation) and their data bytes that the batch read from the shard.
+	NumInputRows  int64 `json:"numInputRows"`
+	NumInputBytes int64 `json:"numInputBytes"`
+	// MillisBehindLatest is the shard reader's last reported lag when the
+	// batch was planned; -1 when unknown (no reader, or no call yet).
+	MillisBehindLatest int64 `json:"millisBehindLatest"`
 }
 
 // SinkProgress is the sink part of a Progress record.

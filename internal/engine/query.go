@@ -76,8 +76,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
-	// OnProgress, when set, is called after every committed batch.
+	// OnProgress, when set, is called after every committed batch, after
+	// the Listeners' QueryProgress.
 	OnProgress func(Progress)
+	// Listeners receive the query's started, progress and terminated
+	// events, in order.
+	Listeners []Listener
 }
 
 // Query runs one streaming query. Create it with New, then call Run once.
@@ -237,7 +241,9 @@ func (q *Query) Run(ctx context.Context) (err error) {
 		q.mu.Lock()
 		q.runErr = err
 		q.finished = true
+		id := q.id
 		q.mu.Unlock()
+		q.emitTerminated(QueryTerminated{ID: id, RunID: q.runID, Name: q.cfg.Name, Timestamp: q.now().UTC(), Err: err})
 	}()
 
 	if err := q.prepare(ctx); err != nil {
@@ -277,6 +283,11 @@ func (q *Query) Run(ctx context.Context) (err error) {
 	}
 	q.log.Info("query started", "name", q.cfg.Name, "id", q.id, "runId", q.runID,
 		"checkpoint", q.cfg.Store.Location(), "nextBatch", q.nextBatch, "trigger", q.cfg.Trigger.String())
+	q.emitStarted(QueryStarted{
+		ID: q.meta.ID, RunID: q.runID, Name: q.cfg.Name, Timestamp: q.now().UTC(),
+		Source: q.cfg.Source.Describe(), Sink: q.cfg.SinkDescription, Trigger: q.cfg.Trigger.String(),
+		Checkpoint: q.cfg.Store.Location(), NextBatch: q.nextBatch,
+	})
 	if replay != nil {
 		if err := q.replay(ctx, replay); err != nil {
 			return q.wrap(ctx, err)
@@ -736,8 +747,11 @@ func (q *Query) shardDrained(id string, cutoff time.Time, memo map[string]bool) 
 		}
 	default:
 		snap := s.reader.Peek(1)
+		// A closed shard is drained only at its end (plan then finishes
+		// it): an empty page with nothing behind does not end it, and its
+		// children wait for that end.
 		d = len(snap.Records) > 0 && snap.Records[0].ApproximateArrivalTimestamp.After(cutoff) ||
-			snap.Buffered == 0 && snap.AtTail && !snap.Ended
+			snap.Buffered == 0 && snap.AtTail && !snap.Ended && s.state == StateOpen
 	}
 	memo[id] = d
 	return d
@@ -758,8 +772,10 @@ type planned struct {
 	lagN     int64
 	lagMax   int64
 	latest   map[string]any
-	children []ShardInfo // reported by readers at shard end
-	replay   bool        // offsets/N is already written: this is its replay
+	children []ShardInfo      // reported by readers at shard end
+	replay   bool             // offsets/N is already written: this is its replay
+	lag      map[string]int64 // per-shard MillisBehindLatest at planning
+	bytes    map[string]int64 // per-shard data bytes, counted before Release
 }
 
 func (p *planned) hasContent() bool { return p.rows > 0 }
@@ -772,13 +788,21 @@ func (q *Query) plan(ctx context.Context, cutoff time.Time) (*planned, error) {
 		entry:  OffsetEntry{BatchID: q.nextBatch, Timestamp: q.now().UTC(), Shards: make(map[string]ShardOffset, len(q.shards))},
 		latest: map[string]any{},
 		lagMax: -1,
+		lag:    map[string]int64{},
 	}
 	for _, id := range slices.Sorted(maps.Keys(q.shards)) {
 		s := q.shards[id]
 		off := ShardOffset{Start: s.next, State: s.state, Parents: s.info.Parents}
 		if s.reader != nil {
 			snap := s.reader.Peek(q.limits.MaxRecordsPerShard)
-			if snap.Err != nil {
+			if dl, ok := errors.AsType[*DataLossError](snap.Err); ok && snap.Buffered == 0 {
+				if err := q.dataLost(s, dl); err != nil {
+					return nil, err
+				}
+				p.entry.Shards[id] = ShardOffset{Start: s.next, State: s.state, Parents: s.info.Parents}
+				continue
+			}
+			if snap.Err != nil && (snap.Buffered == 0 || !isDataLoss(snap.Err)) {
 				return nil, fmt.Errorf("shard %s: %w", id, snap.Err)
 			}
 			recs := snap.Records
@@ -810,6 +834,7 @@ func (q *Query) plan(ctx context.Context, cutoff time.Time) (*planned, error) {
 			if snap.Ended {
 				p.children = append(p.children, snap.Children...)
 			}
+			p.lag[id] = snap.MillisBehindLatest
 			if snap.MillisBehindLatest >= 0 {
 				p.lagSum += snap.MillisBehindLatest
 				p.lagN++
@@ -838,7 +863,7 @@ func (q *Query) runBatch(ctx context.Context, p *planned, triggerStart time.Time
 	}
 	walDone := q.now()
 
-	batch := &Batch{ID: id, Schema: SourceSchema(), Rows: make([]Row, 0, p.rows)}
+	batch := &Batch{ID: id, Time: p.entry.Timestamp, Schema: SourceSchema(), Rows: make([]Row, 0, p.rows)}
 	stream := q.cfg.Source.Stream()
 	for _, recs := range p.recs {
 		batch.Rows = append(batch.Rows, RowsFromRecords(stream, recs)...)
@@ -864,7 +889,11 @@ func (q *Query) runBatch(ctx context.Context, p *planned, triggerStart time.Time
 
 	startOffsets := map[string]any{}
 	endOffsets := map[string]any{}
+	p.bytes = make(map[string]int64, len(p.ids))
 	for i, sid := range p.ids {
+		for j := range p.recs[i] {
+			p.bytes[sid] += int64(len(p.recs[i][j].Data))
+		}
 		s := q.shards[sid]
 		startOffsets[sid] = startJSON(s.next)
 		s.reader.Release(len(p.recs[i]))
@@ -878,11 +907,17 @@ func (q *Query) runBatch(ctx context.Context, p *planned, triggerStart time.Time
 		}
 		if off.State == StateFinished {
 			q.closeReader(s)
+			q.relist = true // open its children before the next trigger
 		}
 	}
 	q.nextBatch = id + 1
-	if err := q.wal.purge(ctx, id, q.limits.MinBatchesToRetain); err != nil {
-		q.log.Warn("purging old checkpoint entries", "err", err)
+	// Purging lists the logs: doing it every purgeEvery batches keeps a
+	// batch at two writes and no reads against a remote store, while the
+	// log never holds more than MinBatchesToRetain+purgeEvery entries.
+	if id%purgeEvery(q.limits.MinBatchesToRetain) == 0 {
+		if err := q.wal.purge(ctx, id, q.limits.MinBatchesToRetain); err != nil {
+			q.log.Warn("purging old checkpoint entries", "err", err)
+		}
 	}
 	q.report(p, int64(len(batch.Rows)), triggerStart, planDone, walDone, built, sunk, committed, startOffsets, endOffsets)
 	return nil
@@ -918,6 +953,20 @@ func (q *Query) report(p *planned, outRows int64, start, planDone, walDone, buil
 	}
 	latest := maps.Clone(endOffsets)
 	maps.Copy(latest, p.latest)
+	shards := make(map[string]ShardProgress, len(p.entry.Shards))
+	for sid, off := range p.entry.Shards {
+		lag, ok := p.lag[sid]
+		if !ok {
+			lag = -1
+		}
+		shards[sid] = ShardProgress{State: off.State, Parents: off.Parents, MillisBehindLatest: lag}
+	}
+	for i, sid := range p.ids {
+		sp := shards[sid]
+		sp.NumInputRows = int64(len(p.recs[i]))
+		sp.NumInputBytes = p.bytes[sid]
+		shards[sid] = sp
+	}
 	pr := Progress{
 		ID:                     q.meta.ID,
 		RunID:                  q.runID,
@@ -944,6 +993,7 @@ func (q *Query) report(p *planned, outRows int64, start, planDone, walDone, buil
 			InputRowsPerSecond:     perSecond(p.rows, sincePrev),
 			ProcessedRowsPerSecond: perSecond(p.rows, total),
 			Metrics:                metrics,
+			Shards:                 shards,
 		}},
 		Sink: SinkProgress{Description: q.cfg.SinkDescription, NumOutputRows: outRows},
 	}
@@ -956,9 +1006,7 @@ func (q *Query) report(p *planned, outRows int64, start, planDone, walDone, buil
 	if b, err := json.Marshal(pr); err == nil {
 		q.log.Info("batch committed", "batchId", pr.BatchID, "numInputRows", pr.NumInputRows, "progress", json.RawMessage(b))
 	}
-	if q.cfg.OnProgress != nil {
-		q.cfg.OnProgress(pr)
-	}
+	q.emitProgress(pr)
 }
 
 // replay runs the uncommitted batch entry again with exactly its records
@@ -1058,3 +1106,6 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// purgeEvery is how many batches pass between two purges of the logs.
+func purgeEvery(keep int) int64 { return int64(max(1, keep/10)) }

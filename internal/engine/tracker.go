@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -92,5 +93,30 @@ func (q *Query) checkIdentity(ctx context.Context) error {
 		return fmt.Errorf("stream %q was deleted and created again (the checkpoint %s is for the stream %s created %s; the stream now is %s created %s): its positions do not apply; use a new checkpointLocation",
 			q.meta.Source.Stream, q.cfg.Store.Location(), want.ARN, want.Created.UTC().Format(time.RFC3339), got.ARN, got.Created.UTC().Format(time.RFC3339))
 	}
+	return nil
+}
+
+func isDataLoss(err error) bool {
+	_, ok := errors.AsType[*DataLossError](err)
+	return ok
+}
+
+// dataLost applies kinesis.failOnDataLoss to a reader's data-loss report,
+// once the reader's buffered records were all taken: fail naming the shard
+// and the missing range, or log, count and go on from the earliest
+// available position (a shard that is gone is finished).
+func (q *Query) dataLost(s *shardRun, dl *DataLossError) error {
+	if q.limits.FailOnDataLoss {
+		return fmt.Errorf("%w (kinesis.failOnDataLoss=true)", dl)
+	}
+	q.log.Warn(dl.Error()+"; continuing because kinesis.failOnDataLoss=false", "shard", dl.ShardID)
+	q.dataLoss++
+	q.closeReader(s)
+	if dl.Gone {
+		s.state = StateFinished
+		q.relist = true
+		return nil
+	}
+	s.next = Start{Type: TrimHorizon} // reopened at the next refresh
 	return nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -134,6 +135,46 @@ type ShardReader interface {
 	// Close stops the reader and waits for its goroutine to exit.
 	Close()
 }
+
+// DataLossError is a reader's report that records it had to read are gone:
+// the shard was removed (trimmed by retention) before it was read to its
+// end, or the record the reader resumes after was trimmed, so the records
+// between it and the first one still available are lost. The engine fails
+// the query with it when kinesis.failOnDataLoss is true, and otherwise
+// logs and counts it and goes on from the earliest available position.
+type DataLossError struct {
+	ShardID string
+	// After is the last record read before the loss.
+	After *Position
+	// FirstAvailable is the first record still available, when known.
+	FirstAvailable *Position
+	// Gone is true when the shard itself no longer exists.
+	Gone bool
+	// Err is the service's answer, when there was one.
+	Err error
+}
+
+func (e *DataLossError) Error() string {
+	after := "its start"
+	if e.After != nil {
+		after = fmt.Sprintf("sequence number %s/%d", e.After.Seq, e.After.Sub)
+	}
+	msg := fmt.Sprintf("data loss on shard %s: ", e.ShardID)
+	switch {
+	case e.Gone:
+		msg += "the shard no longer exists (trimmed by the retention period?); its records after " + after + " are lost"
+	case e.FirstAvailable != nil:
+		msg += fmt.Sprintf("the records after %s up to %s/%d were trimmed by the retention period before they were read", after, e.FirstAvailable.Seq, e.FirstAvailable.Sub)
+	default:
+		msg += "records after " + after + " were trimmed before they were read"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *DataLossError) Unwrap() error { return e.Err }
 
 // Snapshot is a point-in-time view of a shard reader.
 type Snapshot struct {

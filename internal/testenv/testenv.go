@@ -160,11 +160,13 @@ type Record struct {
 	ExplicitHashKey string
 }
 
-// Put is a record as written: its shard and sequence number.
+// Put is a record as written: its shard and sequence number, and for a
+// user record written in a KPL aggregate its sub-sequence number.
 type Put struct {
 	Record
-	ShardID        string
-	SequenceNumber string
+	ShardID           string
+	SequenceNumber    string
+	SubSequenceNumber int64
 }
 
 // PutRecords writes records in order, in PutRecords calls of at most 500,

@@ -1,0 +1,642 @@
+// Package ddbstore keeps checkpoints in a DynamoDB table
+// (kinesis.metadataCommitterType=DYNAMODB).
+//
+// One table serves many checkpoints. Its key is a partition key "pk" and a
+// sort key "sk", both strings. A checkpoint has an id (CheckpointID; the
+// options layer derives it from checkpointLocation) and a generation, a
+// random id chosen when the checkpoint is first used:
+//
+//	pk = <id>                 sk = "#lease"   the Lock lease (owner, version)
+//	pk = <id>                 sk = "#gen"     the current generation (unless Config.Generation is set)
+//	pk = <id>@<generation>    sk = <name>     one object: "data" (B), or for objects over 350 kB
+//	                                          "cid" and "n" naming its chunks
+//	pk = <id>@<generation>    sk = "#chunk/<cid>/<i>"  a chunk of a large object
+//
+// Two checkpoints with different ids never share an item, and a checkpoint
+// that is deleted and started again gets a new generation, so it never reads
+// an item its earlier life left behind. Reads are consistent; Create is a
+// PutItem with attribute_not_exists(sk), so of 30 concurrent writers of one
+// batch exactly one wins. A Put replaces an item in one write, and a large
+// object's head item is written only after its chunks, so readers see a
+// whole old or whole new object.
+//
+// Lock keeps a lease item taken with attribute_not_exists and renewed with a
+// condition on its version every LeaseTime/6; a process killed without
+// releasing blocks the next Lock for at most the lease time (30 s by
+// default), judged by the waiting process's own clock (see package lease).
+//
+// New creates the table (PAY_PER_REQUEST) if it is missing and waits until
+// it is ACTIVE. Retries with backoff on throttling
+// (ProvisionedThroughputExceededException, ThrottlingException) and 5xx are
+// the SDK client's standard retryer; give the client one
+// (checkpoint/ckptopen does). dynalite (a DynamoDB emulator) works: the store
+// uses no transactions.
+package ddbstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/shardflow/shardflow/checkpoint"
+	"github.com/shardflow/shardflow/checkpoint/internal/lease"
+)
+
+// API is the part of *dynamodb.Client the store calls.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+}
+
+var _ API = (*dynamodb.Client)(nil)
+
+// Config configures a Store.
+type Config struct {
+	// Client calls DynamoDB; *dynamodb.Client with a retryer in production.
+	Client API
+	// Table is the table name (kinesis.dynamodb.tableName).
+	Table string
+	// CheckpointID names the checkpoint in the table; required. Two
+	// queries with different ids never share an item.
+	CheckpointID string
+	// Generation, when set, is the checkpoint's generation, kept by the
+	// caller (ckptopen keeps it at checkpointLocation, so that deleting
+	// that directory starts a new checkpoint). When empty the store keeps
+	// it in the table (item "#gen").
+	Generation string
+	// Location is the checkpoint's location for messages; default
+	// dynamodb://<Table>/<CheckpointID>.
+	Location string
+	// LeaseTime is how long a killed holder can block the next Lock; 0
+	// means 30 s.
+	LeaseTime time.Duration
+	// TableWait bounds the wait for a new table to be ACTIVE; 0 means 10
+	// minutes.
+	TableWait time.Duration
+}
+
+// Item attribute names and reserved sort keys.
+const (
+	attrPK      = "pk"
+	attrSK      = "sk"
+	attrData    = "data"
+	attrWriter  = "w"
+	attrChunkID = "cid"
+	attrChunks  = "n"
+	attrGen     = "gen"
+	attrRecord  = "rec"
+	attrVersion = "ver"
+
+	skLease = "#lease"
+	skGen   = "#gen"
+
+	// inlineMax is the largest object kept in one item (DynamoDB items
+	// are at most 400 KB, names and attributes included).
+	inlineMax = 350_000
+)
+
+// Store is a checkpoint in a DynamoDB table. It is safe for concurrent use.
+type Store struct {
+	c         API
+	table     string
+	id        string
+	location  string
+	leaseTime time.Duration
+	held      atomic.Pointer[lease.Held]
+
+	genMu sync.Mutex
+	gen   string // current generation; "" until known
+}
+
+var _ checkpoint.Store = (*Store)(nil)
+
+// New returns a store on cfg.Table, creating the table if missing.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("ddbstore: no DynamoDB client")
+	}
+	if cfg.Table == "" {
+		return nil, errors.New("ddbstore: no table name (kinesis.dynamodb.tableName)")
+	}
+	if cfg.CheckpointID == "" || strings.ContainsAny(cfg.CheckpointID, "@#") {
+		return nil, fmt.Errorf("ddbstore: checkpoint id %q: want a non-empty id without '@' or '#'", cfg.CheckpointID)
+	}
+	s := &Store{c: cfg.Client, table: cfg.Table, id: cfg.CheckpointID, location: cfg.Location, leaseTime: cfg.LeaseTime, gen: cfg.Generation}
+	if s.location == "" {
+		s.location = "dynamodb://" + cfg.Table + "/" + cfg.CheckpointID
+	}
+	if s.leaseTime <= 0 {
+		s.leaseTime = lease.DefaultTime
+	}
+	wait := cfg.TableWait
+	if wait <= 0 {
+		wait = 10 * time.Minute
+	}
+	if err := ensureTable(ctx, cfg.Client, cfg.Table, wait); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ensureTable creates the table PAY_PER_REQUEST if missing and waits for
+// ACTIVE; an existing table must have the store's key schema.
+func ensureTable(ctx context.Context, c API, table string, wait time.Duration) error {
+	out, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	var rnf *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &rnf):
+		_, err = c.CreateTable(ctx, &dynamodb.CreateTableInput{
+			TableName:   aws.String(table),
+			BillingMode: types.BillingModePayPerRequest,
+			AttributeDefinitions: []types.AttributeDefinition{
+				{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+				{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+			},
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+			},
+		})
+		var inUse *types.ResourceInUseException
+		if err != nil && !errors.As(err, &inUse) {
+			return fmt.Errorf("ddbstore: create table %s: %w", table, err)
+		}
+	case err != nil:
+		return fmt.Errorf("ddbstore: describe table %s: %w", table, err)
+	default:
+		if err := checkSchema(table, out.Table); err != nil {
+			return err
+		}
+		if out.Table.TableStatus == types.TableStatusActive || out.Table.TableStatus == types.TableStatusUpdating {
+			return nil
+		}
+	}
+	w := dynamodb.NewTableExistsWaiter(c, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 100 * time.Millisecond
+		o.MaxDelay = 5 * time.Second
+	})
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, wait); err != nil {
+		return fmt.Errorf("ddbstore: waiting for table %s to be ACTIVE: %w", table, err)
+	}
+	return nil
+}
+
+func checkSchema(table string, d *types.TableDescription) error {
+	var hash, rng string
+	for _, k := range d.KeySchema {
+		switch k.KeyType {
+		case types.KeyTypeHash:
+			hash = aws.ToString(k.AttributeName)
+		case types.KeyTypeRange:
+			rng = aws.ToString(k.AttributeName)
+		}
+	}
+	if hash != attrPK || rng != attrSK {
+		return fmt.Errorf("ddbstore: table %s has key (%s, %s), not shardflow's (pk, sk): it was made by another program (the Spark connector's tables have metadataKey and metadataSortKey); use another kinesis.dynamodb.tableName", table, hash, rng)
+	}
+	return nil
+}
+
+// Location returns the checkpoint's location.
+func (s *Store) Location() string { return s.location }
+
+// Generation returns the checkpoint's generation, creating it if needed.
+func (s *Store) Generation(ctx context.Context) (string, error) {
+	s.genMu.Lock()
+	defer s.genMu.Unlock()
+	if s.gen != "" {
+		return s.gen, nil
+	}
+	key := map[string]types.AttributeValue{attrPK: str(s.id), attrSK: str(skGen)}
+	for {
+		out, err := s.c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return "", fmt.Errorf("ddbstore: read the generation of %s: %w", s.location, err)
+		}
+		if g, ok := out.Item[attrGen].(*types.AttributeValueMemberS); ok && g.Value != "" {
+			s.gen = g.Value
+			return s.gen, nil
+		}
+		gen := newToken()
+		_, err = s.c.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:           aws.String(s.table),
+			Item:                map[string]types.AttributeValue{attrPK: str(s.id), attrSK: str(skGen), attrGen: str(gen)},
+			ConditionExpression: aws.String("attribute_not_exists(sk)"),
+		})
+		if err == nil {
+			s.gen = gen
+			return gen, nil
+		}
+		if !isCCF(err) {
+			return "", fmt.Errorf("ddbstore: create the generation of %s: %w", s.location, err)
+		}
+	}
+}
+
+func (s *Store) dataPK(ctx context.Context) (types.AttributeValue, error) {
+	g, err := s.Generation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return str(s.id + "@" + g), nil
+}
+
+func (s *Store) check(ctx context.Context, op, name string, write bool) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ddbstore: %s %s: %w", op, name, err)
+	}
+	if err := checkpoint.CheckName(name); err != nil {
+		return fmt.Errorf("ddbstore: %s: %w", op, err)
+	}
+	if h := s.held.Load(); write && h != nil && h.Lost() {
+		return fmt.Errorf("ddbstore: %s %s: %w: the lease on %s was lost (another process took it over, or it could not be renewed in time)",
+			op, name, checkpoint.ErrLocked, s.location)
+	}
+	return nil
+}
+
+func (s *Store) opErr(op, name string, err error) error {
+	return fmt.Errorf("ddbstore: %s %s/%s: %w", op, s.location, name, err)
+}
+
+// Create writes the object if absent (attribute_not_exists(sk)).
+func (s *Store) Create(ctx context.Context, name string, data []byte) error {
+	if err := s.check(ctx, "create", name, true); err != nil {
+		return err
+	}
+	pk, err := s.dataPK(ctx)
+	if err != nil {
+		return err
+	}
+	token := newToken()
+	item, chunks, err := s.writeChunks(ctx, pk, name, data)
+	if err != nil {
+		return s.opErr("create", name, err)
+	}
+	item[attrWriter] = str(token)
+	_, err = s.c.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(s.table),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(sk)"),
+	})
+	if err == nil {
+		return nil
+	}
+	if isCCF(err) {
+		// A retried request whose first attempt succeeded also lands
+		// here: the item is then ours.
+		out, gerr := s.c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, name), ConsistentRead: aws.Bool(true)})
+		if gerr == nil {
+			if w, ok := out.Item[attrWriter].(*types.AttributeValueMemberS); ok && w.Value == token {
+				return nil
+			}
+		}
+		s.deleteChunks(ctx, pk, chunks)
+		return fmt.Errorf("ddbstore: create %s/%s: %w", s.location, name, checkpoint.ErrExist)
+	}
+	s.deleteChunks(ctx, pk, chunks)
+	return s.opErr("create", name, err)
+}
+
+// Put writes the object, replacing any.
+func (s *Store) Put(ctx context.Context, name string, data []byte) error {
+	if err := s.check(ctx, "put", name, true); err != nil {
+		return err
+	}
+	pk, err := s.dataPK(ctx)
+	if err != nil {
+		return err
+	}
+	item, chunks, err := s.writeChunks(ctx, pk, name, data)
+	if err != nil {
+		return s.opErr("put", name, err)
+	}
+	out, err := s.c.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:    aws.String(s.table),
+		Item:         item,
+		ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil {
+		s.deleteChunks(ctx, pk, chunks)
+		return s.opErr("put", name, err)
+	}
+	s.deleteChunks(ctx, pk, chunkKeys(out.Attributes))
+	return nil
+}
+
+// writeChunks returns the head item for data, first writing its chunks
+// when it is too large for one item.
+func (s *Store) writeChunks(ctx context.Context, pk types.AttributeValue, name string, data []byte) (map[string]types.AttributeValue, []string, error) {
+	item := map[string]types.AttributeValue{attrPK: pk, attrSK: str(name)}
+	if len(data) <= inlineMax {
+		item[attrData] = &types.AttributeValueMemberB{Value: slices.Clone(data)}
+		return item, nil, nil
+	}
+	cid := newToken()
+	var sks []string
+	for i := 0; i*inlineMax < len(data); i++ {
+		part := data[i*inlineMax : min((i+1)*inlineMax, len(data))]
+		sk := chunkSK(cid, i)
+		sks = append(sks, sk)
+		_, err := s.c.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(s.table),
+			Item:      map[string]types.AttributeValue{attrPK: pk, attrSK: str(sk), attrData: &types.AttributeValueMemberB{Value: slices.Clone(part)}},
+		})
+		if err != nil {
+			s.deleteChunks(ctx, pk, sks)
+			return nil, nil, err
+		}
+	}
+	item[attrChunkID] = str(cid)
+	item[attrChunks] = &types.AttributeValueMemberN{Value: strconv.Itoa(len(sks))}
+	return item, sks, nil
+}
+
+func chunkSK(cid string, i int) string { return fmt.Sprintf("#chunk/%s/%06d", cid, i) }
+
+// chunkKeys lists the chunk sort keys a head item refers to.
+func chunkKeys(item map[string]types.AttributeValue) []string {
+	cid, ok := item[attrChunkID].(*types.AttributeValueMemberS)
+	if !ok {
+		return nil
+	}
+	n, _ := item[attrChunks].(*types.AttributeValueMemberN)
+	count := 0
+	if n != nil {
+		count, _ = strconv.Atoi(n.Value)
+	}
+	sks := make([]string, count)
+	for i := range sks {
+		sks[i] = chunkSK(cid.Value, i)
+	}
+	return sks
+}
+
+// deleteChunks removes chunks no head refers to; failures leave garbage
+// that no read sees.
+func (s *Store) deleteChunks(ctx context.Context, pk types.AttributeValue, sks []string) {
+	ctx = context.WithoutCancel(ctx)
+	for _, sk := range sks {
+		_, _ = s.c.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: map[string]types.AttributeValue{attrPK: pk, attrSK: str(sk)}})
+	}
+}
+
+// Read returns the object's bytes, with consistent reads.
+func (s *Store) Read(ctx context.Context, name string) ([]byte, error) {
+	if err := s.check(ctx, "read", name, false); err != nil {
+		return nil, err
+	}
+	pk, err := s.dataPK(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		out, err := s.c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, name), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return nil, s.opErr("read", name, err)
+		}
+		if out.Item == nil {
+			return nil, fmt.Errorf("ddbstore: read %s/%s: %w", s.location, name, checkpoint.ErrNotExist)
+		}
+		if d, ok := out.Item[attrData].(*types.AttributeValueMemberB); ok {
+			return slices.Clone(d.Value), nil
+		}
+		data, complete, err := s.readChunks(ctx, pk, chunkKeys(out.Item))
+		if err != nil {
+			return nil, s.opErr("read", name, err)
+		}
+		if complete {
+			return data, nil
+		}
+		if attempt == 10 {
+			return nil, s.opErr("read", name, errors.New("its chunks keep changing under concurrent Puts"))
+		}
+		// A concurrent Put replaced the object and removed the chunks
+		// we were reading: read the new head.
+	}
+}
+
+func (s *Store) readChunks(ctx context.Context, pk types.AttributeValue, sks []string) ([]byte, bool, error) {
+	var data []byte
+	for _, sk := range sks {
+		out, err := s.c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: map[string]types.AttributeValue{attrPK: pk, attrSK: str(sk)}, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return nil, false, err
+		}
+		d, ok := out.Item[attrData].(*types.AttributeValueMemberB)
+		if !ok {
+			return nil, false, nil
+		}
+		data = append(data, d.Value...)
+	}
+	if len(sks) == 0 {
+		return nil, false, errors.New("corrupt item: no data and no chunks")
+	}
+	return data, true, nil
+}
+
+// List lists the objects directly under dir with a paginated, consistent
+// Query (begins_with on the sort key).
+func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ddbstore: list %s: %w", dir, err)
+	}
+	if err := checkpoint.CheckDir(dir); err != nil {
+		return nil, fmt.Errorf("ddbstore: list: %w", err)
+	}
+	pk, err := s.dataPK(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		ConsistentRead:            aws.Bool(true),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": pk},
+		ProjectionExpression:      aws.String("sk"),
+	}
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+		in.KeyConditionExpression = aws.String("pk = :pk AND begins_with(sk, :p)")
+		in.ExpressionAttributeValues[":p"] = str(prefix)
+	}
+	var names []string
+	p := dynamodb.NewQueryPaginator(s.c, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("ddbstore: list %s/%s: %w", s.location, dir, err)
+		}
+		for _, it := range page.Items {
+			sk, _ := it[attrSK].(*types.AttributeValueMemberS)
+			if sk == nil {
+				continue
+			}
+			n := strings.TrimPrefix(sk.Value, prefix)
+			if n == "" || strings.Contains(n, "/") || checkpoint.CheckName(n) != nil {
+				continue // deeper objects, chunks
+			}
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Delete removes the object (attribute_exists(sk)), then its chunks.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	if err := s.check(ctx, "delete", name, true); err != nil {
+		return err
+	}
+	pk, err := s.dataPK(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := s.c.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 key(pk, name),
+		ConditionExpression: aws.String("attribute_exists(sk)"),
+		ReturnValues:        types.ReturnValueAllOld,
+	})
+	if isCCF(err) {
+		return fmt.Errorf("ddbstore: delete %s/%s: %w", s.location, name, checkpoint.ErrNotExist)
+	}
+	if err != nil {
+		return s.opErr("delete", name, err)
+	}
+	s.deleteChunks(ctx, pk, chunkKeys(out.Attributes))
+	return nil
+}
+
+// Lock takes the checkpoint's lease (see the package documentation). The
+// lease spans generations: it is keyed by the checkpoint id alone.
+func (s *Store) Lock(ctx context.Context, owner string) (func() error, error) {
+	h, err := lease.Lock(ctx, leaseBackend{s}, s.location, owner, s.leaseTime)
+	if err != nil {
+		return nil, fmt.Errorf("ddbstore: %w", err)
+	}
+	s.held.Store(h)
+	return func() error {
+		s.held.CompareAndSwap(h, nil)
+		return h.Release()
+	}, nil
+}
+
+type leaseBackend struct{ s *Store }
+
+func (b leaseBackend) key() map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: str(b.s.id), attrSK: str(skLease)}
+}
+
+func (b leaseBackend) item(r lease.Record, ver int64) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrPK: str(b.s.id), attrSK: str(skLease),
+		attrRecord:  str(string(r.Marshal())),
+		attrVersion: &types.AttributeValueMemberN{Value: strconv.FormatInt(ver, 10)},
+	}
+}
+
+func (b leaseBackend) Create(ctx context.Context, r lease.Record) (string, error) {
+	_, err := b.s.c.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(b.s.table),
+		Item:                b.item(r, 1),
+		ConditionExpression: aws.String("attribute_not_exists(sk)"),
+	})
+	if isCCF(err) {
+		return "", checkpoint.ErrExist
+	}
+	if err != nil {
+		return "", err
+	}
+	return "1", nil
+}
+
+func (b leaseBackend) Read(ctx context.Context) (lease.Record, string, error) {
+	out, err := b.s.c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(b.s.table), Key: b.key(), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return lease.Record{}, "", err
+	}
+	if out.Item == nil {
+		return lease.Record{}, "", checkpoint.ErrNotExist
+	}
+	rec, _ := out.Item[attrRecord].(*types.AttributeValueMemberS)
+	ver, _ := out.Item[attrVersion].(*types.AttributeValueMemberN)
+	var r lease.Record
+	if rec != nil {
+		r = lease.Unmarshal([]byte(rec.Value))
+	} else {
+		r = lease.Unmarshal(nil)
+	}
+	v := ""
+	if ver != nil {
+		v = ver.Value
+	}
+	return r, v, nil
+}
+
+func (b leaseBackend) Replace(ctx context.Context, version string, r lease.Record) (string, error) {
+	old, err := strconv.ParseInt(version, 10, 64)
+	if err != nil {
+		old = 0
+	}
+	_, err = b.s.c.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(b.s.table),
+		Item:                      b.item(r, old+1),
+		ConditionExpression:       aws.String("ver = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: version}},
+	})
+	if isCCF(err) {
+		return "", lease.ErrConflict
+	}
+	if err != nil {
+		return "", err
+	}
+	return strconv.FormatInt(old+1, 10), nil
+}
+
+func (b leaseBackend) Delete(ctx context.Context, version string) error {
+	_, err := b.s.c.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(b.s.table),
+		Key:                       b.key(),
+		ConditionExpression:       aws.String("ver = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: version}},
+	})
+	if isCCF(err) {
+		return lease.ErrConflict
+	}
+	return err
+}
+
+func key(pk types.AttributeValue, name string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: pk, attrSK: str(name)}
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func isCCF(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
