@@ -2,6 +2,7 @@ package kds
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -369,4 +370,34 @@ func childShards(cs []types.ChildShard) []engine.ShardInfo {
 		out = append(out, si)
 	}
 	return out
+}
+
+// readerLife is the goroutine of a shard reader, the same for the polling
+// and the enhanced fan-out reader: it runs the reader's loop until the
+// shard ends, ctx ends or the loop fails, and then records the failure in
+// the buffer for the engine.
+type readerLife struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the loop returns
+}
+
+// start runs loop in a goroutine; cancel stops it.
+func (l *readerLife) start(ctx context.Context, cancel context.CancelFunc, b *shardBuffer, log *slog.Logger, loop func(context.Context) error) {
+	l.cancel = cancel
+	go func() {
+		defer close(l.done)
+		err := loop(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		log.Debug("shard reader stopped", "err", err)
+		b.fail(err)
+	}()
+}
+
+// Close stops the reader and waits for its goroutine. It may be called
+// more than once.
+func (l *readerLife) Close() {
+	l.cancel()
+	<-l.done
 }

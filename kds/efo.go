@@ -94,11 +94,10 @@ func validateEFO(cfg *SourceConfig) []error {
 // continuation, so nothing is lost.
 type efoReader struct {
 	shardBuffer
-	src    *Source
-	log    *slog.Logger
-	start  engine.Start
-	cancel context.CancelFunc
-	done   chan struct{} // closed when run returns
+	src   *Source
+	log   *slog.Logger
+	start engine.Start
+	readerLife
 
 	// Owned by run.
 	cont          string    // last ContinuationSequenceNumber
@@ -111,25 +110,8 @@ func newEFOReader(s *Source, shardID string, from engine.Start) *efoReader {
 		src:         s,
 		log:         s.log.With("shard_id", shardID, "consumer", s.cfg.EFO.ConsumerName),
 		start:       from,
-		done:        make(chan struct{}),
+		readerLife:  readerLife{done: make(chan struct{})},
 	}
-}
-
-// Close stops the reader and waits for its goroutine. It may be called
-// more than once.
-func (r *efoReader) Close() {
-	r.cancel()
-	<-r.done
-}
-
-func (r *efoReader) run(ctx context.Context) {
-	defer close(r.done)
-	err := r.loop(ctx)
-	if err == nil || ctx.Err() != nil {
-		return
-	}
-	r.log.Debug("shard reader stopped", "err", err)
-	r.fail(err)
 }
 
 // loop subscribes until the shard ends, ctx ends, or subscribing failed

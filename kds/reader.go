@@ -42,10 +42,9 @@ type shardReader struct {
 	limit    int
 	interval time.Duration
 
-	cancel context.CancelFunc
-	done   chan struct{} // closed when run returns
+	readerLife
 
-	// Owned by run.
+	// Owned by loop.
 	iter    *string
 	lastSeq string // sequence number of the last record GetRecords returned
 }
@@ -60,25 +59,8 @@ func newShardReader(s *Source, shardID string, from engine.Start) *shardReader {
 		start:       from,
 		limit:       s.cfg.RecordsPerFetch,
 		interval:    s.cfg.FetchInterval,
-		done:        make(chan struct{}),
+		readerLife:  readerLife{done: make(chan struct{})},
 	}
-}
-
-// Close stops the reader and waits for its goroutine. It may be called
-// more than once.
-func (r *shardReader) Close() {
-	r.cancel()
-	<-r.done
-}
-
-func (r *shardReader) run(ctx context.Context) {
-	defer close(r.done)
-	err := r.loop(ctx)
-	if err == nil || ctx.Err() != nil {
-		return
-	}
-	r.log.Debug("shard reader stopped", "err", err)
-	r.fail(err)
 }
 
 // loop polls until the shard ends, ctx ends, or a call fails for good.

@@ -352,15 +352,13 @@ func (s *Source) OpenShard(ctx context.Context, shardID string, from engine.Star
 			return nil, errors.New("kds: OpenShard: the Kinesis client does not support SubscribeToShard")
 		}
 		r := newEFOReader(s, shardID, from)
-		r.cancel = cancel
 		s.setUpDeaggregation(rctx, &r.shardBuffer)
-		go r.run(rctx)
+		r.readerLife.start(rctx, cancel, &r.shardBuffer, r.log, r.loop)
 		return r, nil
 	}
 	r := newShardReader(s, shardID, from)
-	r.cancel = cancel
 	s.setUpDeaggregation(rctx, &r.shardBuffer)
-	go r.run(rctx)
+	r.readerLife.start(rctx, cancel, &r.shardBuffer, r.log, r.loop)
 	return r, nil
 }
 
