@@ -24,7 +24,6 @@ import (
 
 	"github.com/shardflow/shardflow"
 	"github.com/shardflow/shardflow/internal/testenv"
-	"github.com/shardflow/shardflow/kds"
 	"github.com/shardflow/shardflow/kds/kdsfake"
 )
 
@@ -78,28 +77,7 @@ func (e *efoEnv) query(trigger shardflow.Trigger, extra map[string]string) *shar
 			delete(o, k) // "" removes an option
 		}
 	}
-	cfg, err := kds.ParseSourceOptions(o, e.log)
-	if err != nil {
-		e.t.Fatalf("options: %v", err)
-	}
-	cfg.AWS.HTTPClient = e.srv.Client()
-	src, err := kds.NewSource(e.t.Context(), cfg, e.log)
-	if err != nil {
-		e.t.Fatalf("kds.NewSource: %v", err)
-	}
-	q, err := shardflow.NewQuery(shardflow.QueryConfig{
-		Name:               "efo-it",
-		CheckpointLocation: e.ckpt,
-		Trigger:            trigger,
-		Source:             src,
-		Sink:               e.out,
-		Logger:             e.log,
-		OnProgress:         e.sink.onProgress,
-	})
-	if err != nil {
-		e.t.Fatalf("NewQuery: %v", err)
-	}
-	return q
+	return newITQuery(e.t, "efo-it", o, e.srv.Client(), e.ckpt, trigger, e.out, e.sink.onProgress, e.log)
 }
 
 // run runs a Once or AvailableNow query to its end.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -127,25 +128,37 @@ func (e *itEnv) query(trigger shardflow.Trigger, extra map[string]string) *shard
 	e.t.Helper()
 	o := maps.Clone(e.opts)
 	maps.Copy(o, extra)
-	cfg, err := kds.ParseSourceOptions(o, e.log)
+	return newITQuery(e.t, "it", o, nil, e.ckpt, trigger, e.out, e.sink.onProgress, e.log)
+}
+
+// newITQuery builds a query of the integration suites from source options:
+// the kds source (with httpClient when not nil), the checkpoint at ckpt,
+// out as the sink and onProgress on every batch.
+func newITQuery(t *testing.T, name string, opts map[string]string, httpClient *http.Client, ckpt string,
+	trigger shardflow.Trigger, out shardflow.Sink, onProgress func(shardflow.Progress), log *slog.Logger) *shardflow.Query {
+	t.Helper()
+	cfg, err := kds.ParseSourceOptions(opts, log)
 	if err != nil {
-		e.t.Fatalf("options: %v", err)
+		t.Fatalf("options: %v", err)
 	}
-	src, err := kds.NewSource(e.t.Context(), cfg, e.log)
+	if httpClient != nil {
+		cfg.AWS.HTTPClient = httpClient
+	}
+	src, err := kds.NewSource(t.Context(), cfg, log)
 	if err != nil {
-		e.t.Fatalf("kds.NewSource: %v", err)
+		t.Fatalf("kds.NewSource: %v", err)
 	}
 	q, err := shardflow.NewQuery(shardflow.QueryConfig{
-		Name:               "it",
-		CheckpointLocation: e.ckpt,
+		Name:               name,
+		CheckpointLocation: ckpt,
 		Trigger:            trigger,
 		Source:             src,
-		Sink:               e.out,
-		Logger:             e.log,
-		OnProgress:         e.sink.onProgress,
+		Sink:               out,
+		Logger:             log,
+		OnProgress:         onProgress,
 	})
 	if err != nil {
-		e.t.Fatalf("NewQuery: %v", err)
+		t.Fatalf("NewQuery: %v", err)
 	}
 	return q
 }
