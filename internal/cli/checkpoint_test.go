@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -39,5 +40,29 @@ func TestRunWithS3Checkpoint(t *testing.T) {
 		if !strings.Contains(stdout.String(), want) {
 			t.Fatalf("run %d: stdout lacks %q:\n%s", i, want, stdout.String())
 		}
+	}
+	// `shardflow status` reads the same S3 checkpoint with the same options.
+	status := []string{"status", "--json", "--checkpoint", "s3://ckpt/cli/q1"}
+	for i := 3; i < len(args); i += 2 {
+		if args[i] == "--source-option" {
+			status = append(status, args[i], args[i+1])
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := Run(status, &stdout, &stderr, nil); code != 0 {
+		t.Fatalf("status: exit %d; stderr:\n%s", code, stderr.String())
+	}
+	var st struct {
+		LastCommitted *int64 `json:"lastCommittedBatch"`
+		Pending       bool   `json:"pendingReplay"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, stdout.String())
+	}
+	if st.LastCommitted == nil || *st.LastCommitted != 0 || st.Pending {
+		t.Fatalf("status: last committed %v, pending %v; want batch 0 committed, nothing pending:\n%s", st.LastCommitted, st.Pending, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), `"shardId-000000000001"`) {
+		t.Fatalf("status lacks the shards:\n%s", stdout.String())
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shardflow/shardflow"
 	"github.com/shardflow/shardflow/checkpoint"
 	"github.com/shardflow/shardflow/internal/engine"
 )
@@ -20,6 +19,7 @@ import (
 func newStatusCmd(e *env) *cobra.Command {
 	var location string
 	var asJSON bool
+	var opts []string
 	cmd := &cobra.Command{
 		Use:   "status --checkpoint LOCATION",
 		Short: "Inspect a checkpoint offline: query id, last committed and planned batch, shard positions",
@@ -32,29 +32,39 @@ replays it first, with exactly the same records).`,
 			if location == "" {
 				return usage("--checkpoint LOCATION is required")
 			}
-			return e.status(cmd.Context(), location, asJSON)
+			job := Job{CheckpointLocation: location, Source: Format{Options: map[string]string{}}}
+			if err := parseKV("source-option", opts, job.Source.Options); err != nil {
+				return err
+			}
+			return e.status(cmd.Context(), job, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&location, "checkpoint", "", "checkpointLocation to inspect")
+	cmd.Flags().StringArrayVar(&opts, "source-option", nil, "source option KEY=VALUE for a remote checkpoint, as given to run (kinesis.metadataCommitterType, kinesis.dynamodb.tableName, shardflow.s3.endpointUrl, credentials, ...)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (the format is in docs/observability.md)")
 	return cmd
 }
 
-// openCheckpointForStatus opens a checkpoint location for reading. It uses
-// the same opener as queries (shardflow.OpenCheckpoint), so every scheme a
-// query accepts can be inspected. A local directory that does not exist is
-// an error, not created.
-func openCheckpointForStatus(location string) (checkpoint.Store, error) {
-	if !strings.Contains(location, "://") {
+// openCheckpointForStatus opens a checkpoint with the same opener as run
+// (local directory, s3://, DynamoDB by kinesis.metadataCommitterType). A
+// local directory that does not exist is an error, not created.
+func openCheckpointForStatus(ctx context.Context, job Job) (checkpoint.Store, error) {
+	location := job.CheckpointLocation
+	if !strings.Contains(location, "://") && !strings.EqualFold(job.Source.Options["kinesis.metadataCommitterType"], "DYNAMODB") {
 		if _, err := os.Stat(location); err != nil {
 			return nil, fmt.Errorf("no checkpoint at %s: %w", location, err)
 		}
 	}
-	return shardflow.OpenCheckpoint(location)
+	// The stream name is required by the option registry but means
+	// nothing to the store.
+	if _, ok := job.Source.Options["kinesis.streamName"]; !ok {
+		job.Source.Options["kinesis.streamName"] = "status"
+	}
+	return openCheckpoint(ctx, job)
 }
 
-func (e *env) status(ctx context.Context, location string, asJSON bool) error {
-	store, err := openCheckpointForStatus(location)
+func (e *env) status(ctx context.Context, job Job, asJSON bool) error {
+	store, err := openCheckpointForStatus(ctx, job)
 	if err != nil {
 		return err
 	}
