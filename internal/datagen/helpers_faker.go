@@ -435,14 +435,7 @@ func compilePhone(args []any) (generator, error) {
 		if format == "" {
 			format = phoneFormats[r.IntN(len(phoneFormats))]
 		}
-		for i := 0; i < len(format); i++ {
-			if format[i] == '#' {
-				dst = append(dst, digits[r.IntN(10)])
-			} else {
-				dst = append(dst, format[i])
-			}
-		}
-		return dst
+		return appendDigitsFor(dst, r, format, '#')
 	}, nil
 }
 
@@ -462,14 +455,7 @@ func compileReplaceSymbolWithNumber(args []any) (generator, error) {
 		return nil, fmt.Errorf("the symbol must be one ASCII character, got %q", sym)
 	}
 	return func(dst []byte, r *rand.Rand, _ time.Time) []byte {
-		for i := 0; i < len(s); i++ {
-			if s[i] == sym[0] {
-				dst = append(dst, digits[r.IntN(10)])
-			} else {
-				dst = append(dst, s[i])
-			}
-		}
-		return dst
+		return appendDigitsFor(dst, r, s, sym[0])
 	}, nil
 }
 
@@ -507,4 +493,17 @@ func compileSlugify(args []any) (generator, error) {
 		}
 	}
 	return constant(b.String()), nil
+}
+
+// appendDigitsFor appends s with every sym replaced by a random digit
+// (phone formats, helpers.replaceSymbolWithNumber).
+func appendDigitsFor(dst []byte, r *rand.Rand, s string, sym byte) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] == sym {
+			dst = append(dst, digits[r.IntN(10)])
+		} else {
+			dst = append(dst, s[i])
+		}
+	}
+	return dst
 }
