@@ -1,8 +1,10 @@
 package ckptopen_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -23,43 +25,74 @@ import (
 	"github.com/shardflow/shardflow/internal/testenv"
 )
 
-// counter counts a store's calls by kind.
+// counter counts a store's calls by kind. Calls on the Lock lease (the
+// object or item "#lease") are counted apart: they are the lease's
+// heartbeat, paced by time, not by batches.
 type counter struct {
-	next          http.RoundTripper
-	writes, reads atomic.Int64
+	next                    http.RoundTripper
+	writes, reads           atomic.Int64
+	leaseWrites, leaseReads atomic.Int64
 }
 
 func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
-	write := false
+	write, lease := false, false
 	if t := r.Header.Get("X-Amz-Target"); t != "" { // DynamoDB
 		op := t[strings.LastIndex(t, ".")+1:]
 		write = op == "PutItem" || op == "DeleteItem" || op == "UpdateItem"
+		if r.Body != nil {
+			body, err := io.ReadAll(r.Body)
+			r.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			r = r.Clone(r.Context())
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			lease = bytes.Contains(body, []byte(`"#lease"`))
+		}
 	} else { // S3
 		write = r.Method == http.MethodPut || r.Method == http.MethodDelete || r.Method == http.MethodPost
+		lease = strings.HasSuffix(r.URL.Path, "/#lease")
 	}
-	if write {
+	switch {
+	case lease && write:
+		c.leaseWrites.Add(1)
+	case lease:
+		c.leaseReads.Add(1)
+	case write:
 		c.writes.Add(1)
-	} else {
+	default:
 		c.reads.Add(1)
 	}
 	return c.next.RoundTrip(r)
 }
 
-// emptyBatch is what the engine does for a batch with no records: write
-// offsets/N and commits/N (create-if-absent), then, every keep/10 batches,
-// purge the entries older than the newest keep (list both logs, delete).
-func emptyBatch(ctx context.Context, s checkpoint.Store, n int64, keep int64) error {
+// calls is a snapshot of a counter's store calls.
+type calls struct{ writes, reads int64 }
+
+func (c *counter) calls() calls { return calls{c.writes.Load(), c.reads.Load()} }
+
+func (a calls) sub(b calls) calls { return calls{a.writes - b.writes, a.reads - b.reads} }
+
+func (a calls) add(b calls) calls { return calls{a.writes + b.writes, a.reads + b.reads} }
+
+// writeBatch is what the engine writes for a batch with no records:
+// offsets/N, then commits/N, both create-if-absent.
+func writeBatch(ctx context.Context, s checkpoint.Store, n int64) error {
 	off := fmt.Appendf(nil, `{"batchId":%d,"timestamp":"%s","shards":{"shardId-000000000000":{"start":{"type":"AFTER_SEQUENCE_NUMBER","seq":"49650000000000000000000000000000000000000000000000000000"},"state":"open"}}}`, n, time.Now().UTC().Format(time.RFC3339Nano))
 	if err := s.Create(ctx, "offsets/"+strconv.FormatInt(n, 10), off); err != nil {
 		return err
 	}
-	if err := s.Create(ctx, "commits/"+strconv.FormatInt(n, 10), fmt.Appendf(nil, `{"batchId":%d,"numInputRows":0}`, n)); err != nil {
-		return err
-	}
-	// The engine purges every keep/10 batches (internal/engine purgeEvery).
-	if n%max(1, keep/10) != 0 {
-		return nil
-	}
+	return s.Create(ctx, "commits/"+strconv.FormatInt(n, 10), fmt.Appendf(nil, `{"batchId":%d,"numInputRows":0}`, n))
+}
+
+// purgeDue reports whether the engine purges after batch n: every keep/10
+// batches (internal/engine purgeEvery).
+func purgeDue(n, keep int64) bool { return n%max(1, keep/10) == 0 }
+
+// purge is the engine's purge after batch n: list both logs, delete the
+// entries older than the newest keep (internal/engine wal.purge).
+func purge(ctx context.Context, s checkpoint.Store, n, keep int64) error {
 	for _, dir := range []string{"commits", "offsets"} {
 		names, err := s.List(ctx, dir)
 		if err != nil {
@@ -77,10 +110,35 @@ func emptyBatch(ctx context.Context, s checkpoint.Store, n int64, keep int64) er
 	return nil
 }
 
+// emptyBatch is one empty batch: writeBatch, then purge when due.
+func emptyBatch(ctx context.Context, s checkpoint.Store, n, keep int64) error {
+	if err := writeBatch(ctx, s, n); err != nil {
+		return err
+	}
+	if purgeDue(n, keep) {
+		return purge(ctx, s, n, keep)
+	}
+	return nil
+}
+
+// benchLease is the benchmark's lease time (shardflow.checkpoint.leaseTime,
+// 30 s by default), short so that a run of about a second sees heartbeats.
+// A holder renews every lease time / 6: 0.2 heartbeats/s at the default.
+const benchLease = 3 * time.Second
+
 // BenchmarkEmptyBatchLoop: the checkpoint I/O of one empty batch (plan:
 // no I/O; write offsets; commit; purge with kinesis.minBatchesToRetain
-// 100) on each store, in steady state (after 100 batches). It reports p50
-// and p99 latency and the store calls per batch.
+// 100 every 10 batches) on each store, in steady state (after 100 batches),
+// while holding the checkpoint's Lock as a query does. It reports:
+//
+//   - p50-ms, p99-ms: the latency of one batch, purge included when due;
+//   - writes/batch, reads/batch: the calls that write offsets/N and
+//     commits/N (the goal: 2 writes, no reads);
+//   - purge-writes/batch, purge-reads/batch: the purge's calls (listing
+//     both logs, deleting the two entries that fall out of retention per
+//     batch), averaged over all batches;
+//   - lease-writes/s, lease-reads/s: the Lock lease's heartbeat, per second
+//     of the run (with benchLease; it scales as 6/leaseTime).
 func BenchmarkEmptyBatchLoop(b *testing.B) {
 	const keep = 100
 	stores := []struct {
@@ -101,7 +159,7 @@ func BenchmarkEmptyBatchLoop(b *testing.B) {
 				HTTPClient:  &http.Client{Transport: c},
 			})
 			testenv.CreateBucket(b, client, "bench")
-			s, err := s3store.New(s3store.Config{Client: client, Bucket: "bench", Prefix: "q"})
+			s, err := s3store.New(s3store.Config{Client: client, Bucket: "bench", Prefix: "q", LeaseTime: benchLease})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -113,7 +171,7 @@ func BenchmarkEmptyBatchLoop(b *testing.B) {
 				Credentials: credentials.NewStaticCredentialsProvider(testenv.AccessKeyID, testenv.SecretKey, ""),
 				HTTPClient:  &http.Client{Transport: c},
 			})
-			s, err := ddbstore.New(b.Context(), ddbstore.Config{Client: client, Table: "bench-checkpoints", CheckpointID: testenv.UniqueName("bench-")})
+			s, err := ddbstore.New(b.Context(), ddbstore.Config{Client: client, Table: "bench-checkpoints", CheckpointID: testenv.UniqueName("bench-"), LeaseTime: benchLease})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -125,30 +183,55 @@ func BenchmarkEmptyBatchLoop(b *testing.B) {
 			c := &counter{next: &http.Transport{MaxIdleConnsPerHost: 16}}
 			s := st.open(b, c)
 			ctx := b.Context()
+			release, err := s.Lock(ctx, "BenchmarkEmptyBatchLoop")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				if err := release(); err != nil {
+					b.Error(err)
+				}
+			}()
 			var n int64
 			for ; n < keep; n++ { // steady state: the purge deletes
 				if err := emptyBatch(ctx, s, n, keep); err != nil {
 					b.Fatal(err)
 				}
 			}
-			w0, r0 := c.writes.Load(), c.reads.Load()
+			var batch, purged calls
+			lw0, lr0 := c.leaseWrites.Load(), c.leaseReads.Load()
 			lat := make([]time.Duration, 0, b.N)
+			start := time.Now()
 			b.ResetTimer()
 			for b.Loop() {
 				t0 := time.Now()
-				if err := emptyBatch(ctx, s, n, keep); err != nil {
+				c0 := c.calls()
+				if err := writeBatch(ctx, s, n); err != nil {
 					b.Fatal(err)
+				}
+				c1 := c.calls()
+				batch = batch.add(c1.sub(c0))
+				if purgeDue(n, keep) {
+					if err := purge(ctx, s, n, keep); err != nil {
+						b.Fatal(err)
+					}
+					purged = purged.add(c.calls().sub(c1))
 				}
 				lat = append(lat, time.Since(t0))
 				n++
 			}
 			b.StopTimer()
+			secs := time.Since(start).Seconds()
 			slices.Sort(lat)
 			batches := float64(len(lat))
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			b.ReportMetric(float64(c.writes.Load()-w0)/batches, "writes/batch")
-			b.ReportMetric(float64(c.reads.Load()-r0)/batches, "reads/batch")
+			b.ReportMetric(float64(batch.writes)/batches, "writes/batch")
+			b.ReportMetric(float64(batch.reads)/batches, "reads/batch")
+			b.ReportMetric(float64(purged.writes)/batches, "purge-writes/batch")
+			b.ReportMetric(float64(purged.reads)/batches, "purge-reads/batch")
+			b.ReportMetric(float64(c.leaseWrites.Load()-lw0)/secs, "lease-writes/s")
+			b.ReportMetric(float64(c.leaseReads.Load()-lr0)/secs, "lease-reads/s")
 		})
 	}
 }

@@ -16,6 +16,14 @@
 // judged from the time the next process saw the lease unchanged, never by
 // comparing clocks across machines. See package lease for details.
 //
+// S3 deletes of missing keys succeed, so Delete sends a HeadObject first to
+// report a missing object, except for an object this Store itself created or
+// put and has not deleted since: those it knows exist, and the DeleteObject
+// alone does. The log entries the engine purges are such objects, so in
+// steady state a purge costs one request per entry and no reads. (If another
+// process deleted such an object meanwhile, Delete reports success instead of
+// checkpoint.ErrNotExist; nothing else changes.)
+//
 // Retries with backoff on throttling (503 SlowDown) and 5xx answers are the
 // SDK client's standard retryer; give the client one (checkpoint/ckptopen
 // does).
@@ -32,6 +40,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,6 +113,35 @@ type Store struct {
 	location  string
 	leaseTime time.Duration
 	held      atomic.Pointer[lease.Held]
+
+	mu    sync.Mutex
+	known map[string]struct{} // written here and not deleted since; see Delete
+}
+
+// maxKnown bounds Store.known: the retained log entries of a query (two per
+// batch, kinesis.minBatchesToRetain 100 by default) fit many times over.
+// Names written while it is full are deleted with a HeadObject first.
+const maxKnown = 1 << 14
+
+// wrote records that name exists because this store wrote it.
+func (s *Store) wrote(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.known == nil {
+		s.known = make(map[string]struct{})
+	}
+	if len(s.known) < maxKnown {
+		s.known[name] = struct{}{}
+	}
+}
+
+// forget reports whether name was known to exist, and forgets it.
+func (s *Store) forget(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.known[name]
+	delete(s.known, name)
+	return ok
 }
 
 var _ checkpoint.Store = (*Store)(nil)
@@ -167,12 +205,14 @@ func (s *Store) Create(ctx context.Context, name string, data []byte) error {
 		Metadata:    map[string]string{writeMeta: token},
 	})
 	if err == nil {
+		s.wrote(name)
 		return nil
 	}
 	if preconditionFailed(err) {
 		// A retried request whose first attempt succeeded also lands
 		// here: the object is then ours.
 		if h, herr := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name))}); herr == nil && h.Metadata[writeMeta] == token {
+			s.wrote(name)
 			return nil
 		}
 		return fmt.Errorf("s3store: create %s/%s: %w", s.location, name, checkpoint.ErrExist)
@@ -196,6 +236,7 @@ func (s *Store) Put(ctx context.Context, name string, data []byte) error {
 	if err != nil {
 		return s.opErr("put", name, err)
 	}
+	s.wrote(name)
 	return nil
 }
 
@@ -267,17 +308,20 @@ func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
 }
 
 // Delete removes the object. S3 deletes of missing keys succeed, so a
-// HeadObject first tells a missing object.
+// HeadObject first tells a missing object, unless this store wrote the
+// object and has not deleted it since (see the package documentation).
 func (s *Store) Delete(ctx context.Context, name string) error {
 	if err := s.check(ctx, "delete", name, true); err != nil {
 		return err
 	}
-	_, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name))})
-	if err != nil {
-		if notFound(err) {
-			return fmt.Errorf("s3store: delete %s/%s: %w", s.location, name, checkpoint.ErrNotExist)
+	if !s.forget(name) {
+		_, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name))})
+		if err != nil {
+			if notFound(err) {
+				return fmt.Errorf("s3store: delete %s/%s: %w", s.location, name, checkpoint.ErrNotExist)
+			}
+			return s.opErr("delete", name, err)
 		}
-		return s.opErr("delete", name, err)
 	}
 	if _, err := s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name))}); err != nil {
 		return s.opErr("delete", name, err)

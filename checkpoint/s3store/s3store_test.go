@@ -3,11 +3,14 @@ package s3store_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/shardflow/shardflow/checkpoint"
@@ -139,6 +142,74 @@ func TestLostLeaseFencesWrites(t *testing.T) {
 			_ = s.Delete(ctx, "offsets/9")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// methodCounter counts the requests of an S3 client by HTTP method.
+type methodCounter struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (c *methodCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.n[r.Method]++
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+func (c *methodCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = map[string]int{}
+	return n
+}
+
+// TestDeleteRequests: deleting an object this store wrote is one DELETE (the
+// engine's purge of its own log entries); any other object is checked with
+// a HEAD first, so a missing one is still reported.
+func TestDeleteRequests(t *testing.T) {
+	ctx := t.Context()
+	mc := &methodCounter{next: http.DefaultTransport, n: map[string]int{}}
+	c := s3.New(s3.Options{
+		Region: testenv.Region, BaseEndpoint: aws.String(testenv.FakeS3(t)), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(testenv.AccessKeyID, testenv.SecretKey, ""),
+		HTTPClient:  &http.Client{Transport: mc},
+	})
+	testenv.CreateBucket(t, c, "ckpt")
+	s := newStore(t, c, "ckpt", "q", 0)
+	other := newStore(t, c, "ckpt", "q", 0) // another process, or this one restarted
+	for _, name := range []string{"offsets/1", "commits/1", "offsets/2"} {
+		if err := s.Create(ctx, name, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Put(ctx, "sinks/x", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	mc.take()
+
+	for _, name := range []string{"offsets/1", "commits/1", "sinks/x"} {
+		if err := s.Delete(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := mc.take(); got[http.MethodDelete] != 3 || len(got) != 1 {
+		t.Fatalf("deleting 3 objects this store wrote sent %v, want 3 DELETEs only", got)
+	}
+	if err := s.Delete(ctx, "offsets/1"); !errors.Is(err, checkpoint.ErrNotExist) {
+		t.Fatalf("second Delete = %v, want ErrNotExist", err)
+	}
+	if err := other.Delete(ctx, "offsets/2"); err != nil {
+		t.Fatalf("Delete of an object another store wrote: %v", err)
+	}
+	if got := mc.take(); got[http.MethodHead] != 2 || got[http.MethodDelete] != 1 {
+		t.Fatalf("a missing object and another store's object: sent %v, want 2 HEADs and 1 DELETE", got)
+	}
+	if _, err := s.Read(ctx, "offsets/2"); !errors.Is(err, checkpoint.ErrNotExist) {
+		t.Fatalf("Read after another store's Delete = %v, want ErrNotExist", err)
 	}
 }
 

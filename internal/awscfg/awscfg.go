@@ -12,6 +12,10 @@
 //     kinesis.sessionToken);
 //  4. the SDK's default chain: environment, shared config and credentials
 //     files with profiles (AWS_PROFILE), web identity, ECS and EC2 roles.
+//     Static keys of a profile in the shared files are read again when a
+//     file changes (checked every SharedFilesCheckEvery), so keys rotated
+//     on disk are used without a restart; the SDK alone would keep the
+//     first keys for ever.
 //
 // Endpoints are left to the SDK unless a caller overrides BaseEndpoint, so
 // the standard AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> variables
@@ -96,6 +100,15 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 	}
 	if cfg.Region == "" {
 		cfg.Region = c.FallbackRegion
+	}
+	if c.CredentialsProvider == nil && c.AccessKeyID == "" && fromSharedFiles(cfg.Credentials) {
+		// Static keys of a profile: re-read when the files change. This
+		// also refreshes the base credentials of RoleARN below.
+		p, err := newSharedFiles()
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+		}
+		cfg.Credentials = p
 	}
 	switch {
 	case c.HTTPClient != nil:
