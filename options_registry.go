@@ -318,6 +318,7 @@ var (
 	roleARNRE      = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
 	sessionNameRE  = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 	checkpointIDRE = regexp.MustCompile(`^[^@#\x00-\x1f\x7f]{1,512}$`)
+	workerIDRE     = regexp.MustCompile(`^[a-zA-Z0-9_.:=-]{1,128}$`)
 )
 
 func checkStreamName(v any) error {
@@ -467,6 +468,33 @@ func sourceSpecs() []spec {
 			doc: "DynamoDB endpoint of the checkpoint store, e.g. dynalite's http://127.0.0.1:4567. Optional: AWS_ENDPOINT_URL_DYNAMODB, or the SDK's endpoint for the region.", bad: []string{"dynamodb", "ftp://x/"}},
 		{name: "shardflow.dynamodb.region", kind: kindString, ext: true, check: matchString(regionRE, "a region name"), accept: regionAccepts,
 			doc: "Region of the DynamoDB checkpoint table. Optional: kinesis.region, then the SDK's configuration.", bad: []string{"US_EAST_1"}},
+		{name: "shardflow.coordination", kind: kindEnum, ext: true, def: "NONE", values: []string{"NONE", "DYNAMODB"},
+			doc: "Worker mode. NONE: this process reads every shard. DYNAMODB: several processes running the same job share the stream's shards through a lease table in DynamoDB (shardflow.lease.tableName), as the Kinesis Client Library does; each runs its own micro-batches under checkpointLocation/workers/<worker id>, which every worker must be able to read (an S3 prefix or a DynamoDB checkpoint across machines). See docs/workers.md.",
+			bad: []string{"ZOOKEEPER", "yes"}},
+		{name: "shardflow.workerId", kind: kindString, ext: true, check: matchString(workerIDRE, "a worker id"),
+			accept: "1 to 128 letters, digits, '_', '.', ':', '=' or '-'",
+			doc:    "Worker mode: this worker's id (also shardflow run --worker-id). Default: host name, process id and a random suffix. A worker restarted with the same id resumes its own leases at once.",
+			bad:    []string{"has space", "a/b"}},
+		{name: "shardflow.lease.tableName", kind: kindString, ext: true, check: matchString(ddbTableRE, "a DynamoDB table name"),
+			accept: "a DynamoDB table name: 3 to 255 letters, digits, '_', '.' or '-'",
+			doc:    "Worker mode: the lease table (hash key leaseKey; created PAY_PER_REQUEST if missing). Default: kinesis.dynamodb.tableName with \"-leases\" appended, when that is set. One table per job: it records the stream and checkpointLocation it serves and refuses others.",
+			bad:    []string{"ab", "my table"}},
+		{name: "shardflow.lease.time", kind: kindDuration, ext: true, unit: time.Second, def: "10s", lo: bound(int64(300 * time.Millisecond)), hi: bound(int64(time.Hour)),
+			doc: "Worker mode: a worker that stops renewing (killed, paused, cut off) loses its leases after this long, judged by each other worker's own clock; its shards are then taken over. A worker stops handing a shard's records to the sink once its last renewal is older than four fifths of this. A bare number is seconds.",
+			bad: []string{"0", "100ms", "2h"}},
+		{name: "shardflow.lease.renewInterval", kind: kindDuration, ext: true, unit: time.Second, lo: bound(int64(50 * time.Millisecond)),
+			doc: "Worker mode: how often a worker renews its leases, writing each one's committed position with the renewal (one write per lease per interval). Default: a third of shardflow.lease.time; at most half of it.",
+			bad: []string{"0", "-1s"}},
+		{name: "shardflow.lease.takeInterval", kind: kindDuration, ext: true, unit: time.Second, lo: bound(int64(50 * time.Millisecond)),
+			doc: "Worker mode: how often a worker scans the lease table to create leases for new shards, take unowned and expired ones, and balance. Default: half of shardflow.lease.renewInterval, so that a dead worker's shards are taken over within shardflow.lease.time plus one renewal interval.",
+			bad: []string{"0", "-1s"}},
+		{name: "shardflow.lease.maxStealsAtOneTime", kind: kindInt, ext: true, def: "1", lo: bound(1),
+			doc: "Worker mode: the most leases a worker below an even share asks of the busiest worker per take interval. The owner hands each one over after committing its running batch.",
+			bad: []string{"0", "-1"}},
+		{name: "shardflow.lease.importKclTable", kind: kindString, ext: true, check: matchString(ddbTableRE, "a DynamoDB table name"),
+			accept: "a DynamoDB table name",
+			doc:    "Worker mode: when the lease table is new, start it from the checkpoints of this Kinesis Client Library application's lease table (read once with Scan, never written), so a KCL consumer migrates without reprocessing or skipping. Stop the KCL application first.",
+			bad:    []string{"a b"}},
 		{name: "shardflow.s3.endpointUrl", kind: kindString, ext: true, check: checkEndpoint, accept: endpointAccepts,
 			doc: "S3 endpoint of an s3:// checkpointLocation, for S3-compatible stores (MinIO, gofakes3). Optional: AWS_ENDPOINT_URL_S3, or the SDK's endpoint for the region.", bad: []string{"s3.amazonaws.com", "ftp://x/"}},
 		{name: "shardflow.s3.region", kind: kindString, ext: true, check: matchString(regionRE, "a region name"), accept: regionAccepts,

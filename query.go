@@ -113,7 +113,22 @@ type QueryConfig struct {
 	// Listeners receive the query's started, progress and terminated
 	// events; several may be attached, and each gets every event.
 	Listeners []Listener
+	// Coordinator, when set, runs the query as one worker of several that
+	// share the stream's shards (worker mode; package lease implements it
+	// on DynamoDB). Checkpoint is then this worker's own checkpoint.
+	Coordinator Coordinator
+	// PeerLogs opens another worker's checkpoint in worker mode, so that a
+	// shard taken over from a dead worker resumes after its last commit.
+	PeerLogs PeerLogs
 }
+
+// Coordinator shares a stream's shards among worker processes; see
+// internal/engine.Coordinator for the contract and package lease for the
+// DynamoDB implementation.
+type Coordinator = engine.Coordinator
+
+// PeerLogs opens another worker's checkpoint, read-only.
+type PeerLogs = engine.PeerLogs
 
 // Query is a running streaming query.
 type Query struct {
@@ -158,6 +173,8 @@ func NewQuery(cfg QueryConfig) (*Query, error) {
 		Logger:          cfg.Logger,
 		OnProgress:      cfg.OnProgress,
 		Listeners:       cfg.Listeners,
+		Coordinator:     cfg.Coordinator,
+		PeerLogs:        cfg.PeerLogs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", cfg.Name, err)

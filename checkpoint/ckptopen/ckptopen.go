@@ -259,18 +259,10 @@ func openDynamoDB(ctx context.Context, location string, loc checkpoint.Store, cf
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", location, err)
 	}
-	awsCfg, err := loadAWS(ctx, cfg, cfg.DynamoDB)
+	client, err := DynamoDBClient(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s in DynamoDB: %w", location, err)
 	}
-	if awsCfg.Region == "" {
-		return nil, fmt.Errorf("checkpoint %s in DynamoDB: no AWS region: set kinesis.region, shardflow.dynamodb.region or AWS_REGION", location)
-	}
-	client := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		if cfg.DynamoDB.EndpointURL != "" {
-			o.BaseEndpoint = aws.String(cfg.DynamoDB.EndpointURL)
-		}
-	})
 	table := cfg.Table
 	if table == "" {
 		table = DefaultTable
@@ -332,4 +324,22 @@ func randHex() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// DynamoDBClient returns a DynamoDB client with cfg's AWS settings, the
+// DynamoDB overrides and the stores' retryer (throttling and 5xx are
+// retried with backoff). Worker mode's lease table uses it too.
+func DynamoDBClient(ctx context.Context, cfg Config) (*dynamodb.Client, error) {
+	awsCfg, err := loadAWS(ctx, cfg, cfg.DynamoDB)
+	if err != nil {
+		return nil, err
+	}
+	if awsCfg.Region == "" {
+		return nil, errors.New("no AWS region: set kinesis.region, shardflow.dynamodb.region or AWS_REGION")
+	}
+	return dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if cfg.DynamoDB.EndpointURL != "" {
+			o.BaseEndpoint = aws.String(cfg.DynamoDB.EndpointURL)
+		}
+	}), nil
 }

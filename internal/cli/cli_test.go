@@ -111,20 +111,28 @@ func outputRows(t *testing.T, dir string) []map[string]any {
 	slices.Sort(files)
 	var rows []map[string]any
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+		rows = append(rows, jsonLines(t, f)...)
+	}
+	return rows
+}
+
+// jsonLines reads one JSON Lines file.
+func jsonLines(t *testing.T, file string) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		if len(line) == 0 {
+			continue
 		}
-		for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-			if len(line) == 0 {
-				continue
-			}
-			var m map[string]any
-			if err := json.Unmarshal(line, &m); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			rows = append(rows, m)
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("%s: %v", file, err)
 		}
+		rows = append(rows, m)
 	}
 	return rows
 }

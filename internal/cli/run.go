@@ -22,6 +22,7 @@ type runFlags struct {
 	metricsAddr string
 	sql         string // --sql
 	sqlFile     string // --sql-file
+	workerID    string // --worker-id (worker mode)
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -53,6 +54,7 @@ uncommitted batch is replayed exactly on the next start.`,
 	fl.StringVar(&f.checkpoint, "checkpoint", "", "checkpointLocation: a local directory or s3://bucket/prefix")
 	fl.StringVar(&f.trigger, "trigger", "", "processing-time=<duration> (e.g. processing-time=10s), once or available-now (default processing-time=0s)")
 	fl.StringVar(&f.name, "name", "", "query name")
+	fl.StringVar(&f.workerID, "worker-id", "", "worker mode (shardflow.coordination=DYNAMODB): this worker's id (default: host name, pid and a random suffix); a worker restarted with the same id resumes its leases at once")
 	fl.StringVar(&f.sql, "sql", "", "SQL run on every micro-batch over the view \"source\" (docs/sql.md); overrides the job file's sql")
 	fl.StringVar(&f.sqlFile, "sql-file", "", "read the SQL statement from this file")
 	fl.StringVar(&f.metricsAddr, "ui-addr", "", "serve the live dashboard (and /metrics, /api/progress, health) on ADDR; the same server as --metrics-addr")
@@ -131,6 +133,10 @@ func (e *env) run(ctx context.Context, job Job, f runFlags) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	wm, err := setupWorker(ctx, &job, f.workerID, log)
+	if err != nil {
+		return err
+	}
 	p, err := buildPipeline(ctx, job, e.stdout, log)
 	if err != nil {
 		return err
@@ -155,7 +161,7 @@ func (e *env) run(ctx context.Context, job Job, f runFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	q, err := shardflow.NewQuery(shardflow.QueryConfig{
+	qc := shardflow.QueryConfig{
 		Name:               job.Name,
 		CheckpointLocation: job.CheckpointLocation,
 		Checkpoint:         store,
@@ -166,7 +172,11 @@ func (e *env) run(ctx context.Context, job Job, f runFlags) error {
 		Transform:          transform,
 		Logger:             log,
 		Listeners:          obs.listeners(),
-	})
+	}
+	if wm != nil {
+		qc.Coordinator, qc.PeerLogs = wm.coord, wm.peers
+	}
+	q, err := shardflow.NewQuery(qc)
 	if err != nil {
 		return usageError{err}
 	}

@@ -82,6 +82,12 @@ type Config struct {
 	// Listeners receive the query's started, progress and terminated
 	// events, in order.
 	Listeners []Listener
+	// Coordinator, when set, runs the query in worker mode: it reads only
+	// the shards whose lease it holds (see Coordinator).
+	Coordinator Coordinator
+	// PeerLogs opens other workers' checkpoints (worker mode), so that a
+	// shard taken over from a dead worker resumes after its last commit.
+	PeerLogs PeerLogs
 }
 
 // Query runs one streaming query. Create it with New, then call Run once.
@@ -114,6 +120,10 @@ type Query struct {
 	relist      bool  // a shard ended: list shards at the next refresh
 	dataLoss    int64 // data-loss events (kinesis.failOnDataLoss=false)
 	initial     map[string]bool
+
+	// Worker mode (Config.Coordinator).
+	shared Shared      // the start position shared by every worker
+	listed []ShardInfo // the last ListShards answer
 }
 
 // shardRun is the engine's view of one tracked shard.
@@ -263,6 +273,25 @@ func (q *Query) Run(ctx context.Context) (err error) {
 	defer cancel()
 	defer q.closeReaders()
 
+	if co := q.cfg.Coordinator; co != nil {
+		if err := q.joinShared(ctx); err != nil {
+			return fmt.Errorf("query %q: %w", q.cfg.Name, err)
+		}
+		defer func() {
+			// Readers first, then the leases, with the positions the
+			// last commit left: the next owners resume exactly there.
+			q.closeReaders()
+			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), lifecycleCloseTimeout)
+			defer ccancel()
+			if cerr := co.Close(cctx, true, q.mine()); cerr != nil {
+				q.log.Warn("releasing shard leases", "err", cerr)
+			}
+		}()
+		quit := make(chan struct{})
+		defer close(quit)
+		go q.forwardWake(co.Wake(), quit)
+	}
+
 	replay, err := q.recover(ctx)
 	if err != nil {
 		return err
@@ -276,7 +305,10 @@ func (q *Query) Run(ctx context.Context) (err error) {
 			q.closeReaders()
 			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), lifecycleCloseTimeout)
 			defer ccancel()
-			if cerr := lc.Close(cctx, err == nil); cerr != nil {
+			// In worker mode other workers share the source's resources
+			// (one EFO consumer): never release them.
+			graceful := err == nil && q.cfg.Coordinator == nil
+			if cerr := lc.Close(cctx, graceful); cerr != nil {
 				q.log.Warn("closing source", "graceful", err == nil, "err", cerr)
 			}
 		}()
@@ -320,6 +352,25 @@ func (q *Query) recover(ctx context.Context) (*OffsetEntry, error) {
 	var meta Metadata
 	err := q.wal.readJSON(ctx, metadataName, &meta)
 	switch {
+	case errors.Is(err, checkpoint.ErrNotExist) && q.cfg.Coordinator != nil:
+		// Worker mode: every worker starts new shards alike, from the
+		// position the first worker resolved into the lease table.
+		meta = Metadata{
+			ID:        newUUID(),
+			Format:    FormatVersion,
+			CreatedAt: q.now().UTC(),
+			Name:      q.cfg.Name,
+			Source: SourceMetadata{
+				Description:     q.cfg.Source.Describe(),
+				Stream:          q.cfg.Source.Stream(),
+				InitialPosition: q.shared.Initial,
+				InitialShards:   q.shared.InitialShards,
+				Identity:        q.shared.Identity,
+			},
+		}
+		if err := q.wal.create(ctx, metadataName, meta); err != nil {
+			return nil, err
+		}
 	case errors.Is(err, checkpoint.ErrNotExist):
 		ip, err := q.cfg.Source.ResolveInitial(ctx, q.now())
 		if err != nil {
@@ -382,6 +433,17 @@ func (q *Query) recover(ctx context.Context) (*OffsetEntry, error) {
 	case lastOff > lastCommit+1:
 		return nil, fmt.Errorf("checkpoint %s: offsets/%d is ahead of the last commit (commits/%d); remove offsets entries after %d to re-plan them", loc, lastOff, lastCommit, lastCommit+1)
 	}
+	if q.cfg.Coordinator != nil {
+		// Worker mode: positions come from the leases, and the shards of
+		// an uncommitted batch may be held by other workers now, so it is
+		// not replayed: whoever holds its shards reads its records again
+		// (at-least-once after a crash).
+		q.nextBatch = lastOff + 1
+		if lastOff > lastCommit {
+			return nil, q.abandon(ctx, lastOff, "the worker restarted before committing it")
+		}
+		return nil, nil
+	}
 	entry, err := q.wal.readOffsets(ctx, lastOff)
 	if err != nil {
 		if lastOff > lastCommit {
@@ -423,9 +485,19 @@ func (q *Query) discover(ctx context.Context, force bool) error {
 		return fmt.Errorf("list shards: %w", err)
 	}
 	q.lastList = now
+	q.listed = list
 	listed := make(map[string]bool, len(list))
 	for _, info := range list {
 		listed[info.ID] = true
+		if q.cfg.Coordinator != nil {
+			if s, ok := q.shards[info.ID]; ok {
+				s.listed = true
+				if info.Closed && s.state == StateOpen {
+					s.state = StateClosed
+				}
+			}
+			continue // worker mode: only leased shards are tracked
+		}
 		q.track(info)
 		q.shards[info.ID].listed = true
 	}
@@ -514,9 +586,14 @@ func (q *Query) activate(ctx context.Context) error {
 
 // forward turns one reader's Ready signals into the query's wake signal.
 func (q *Query) forward(r ShardReader, quit <-chan struct{}) {
+	q.forwardWake(r.Ready(), quit)
+}
+
+// forwardWake turns signals on ch into the query's wake signal.
+func (q *Query) forwardWake(ch <-chan struct{}, quit <-chan struct{}) {
 	for {
 		select {
-		case <-r.Ready():
+		case <-ch:
 			select {
 			case q.wake <- struct{}{}:
 			default:
@@ -551,6 +628,11 @@ func (q *Query) closeReaders() {
 func (q *Query) refresh(ctx context.Context, force bool) error {
 	if err := q.discover(ctx, force); err != nil {
 		return err
+	}
+	if q.cfg.Coordinator != nil {
+		if err := q.syncLeases(ctx); err != nil {
+			return err
+		}
 	}
 	return q.activate(ctx)
 }
@@ -877,6 +959,15 @@ func (q *Query) runBatch(ctx context.Context, p *planned, triggerStart time.Time
 		batch = out
 	}
 	built := q.now()
+	if co := q.cfg.Coordinator; co != nil {
+		// Worker mode: a shard whose lease may have passed to another
+		// worker (this one was paused or cut off) gives the sink nothing:
+		// the batch is abandoned and its records stay with the lease.
+		if lost := co.Unsafe(slices.Collect(maps.Keys(p.entry.Shards))); len(lost) > 0 {
+			slices.Sort(lost)
+			return q.abandon(ctx, id, fmt.Sprintf("the leases of shards %v may be held by another worker now", lost))
+		}
+	}
 	if err := q.cfg.Sink.AddBatch(ctx, batch); err != nil {
 		return fmt.Errorf("batch %d: sink %s: %w (nothing was committed; the batch is replayed on restart)", id, q.cfg.SinkDescription, err)
 	}
@@ -949,6 +1040,9 @@ func (q *Query) report(p *planned, outRows int64, start, planDone, walDone, buil
 	}
 	metrics["dataLossEvents"] = fmt.Sprint(q.dataLoss)
 	if mr, ok := q.cfg.Source.(MetricsReporter); ok {
+		maps.Copy(metrics, mr.ProgressMetrics())
+	}
+	if mr, ok := q.cfg.Coordinator.(MetricsReporter); ok {
 		maps.Copy(metrics, mr.ProgressMetrics())
 	}
 	latest := maps.Clone(endOffsets)

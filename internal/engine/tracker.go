@@ -15,6 +15,12 @@ import (
 // children start on the next refresh.
 func (q *Query) settle(p *planned) {
 	for _, c := range p.children {
+		if q.cfg.Coordinator != nil {
+			// Worker mode: children are leased, not tracked; list the
+			// shards again so the lease table learns them soon.
+			q.relist = true
+			continue
+		}
 		if _, ok := q.shards[c.ID]; !ok {
 			q.track(c)
 			q.relist = true

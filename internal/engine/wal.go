@@ -91,6 +91,11 @@ type CommitEntry struct {
 	BatchID      int64     `json:"batchId"`
 	CommittedAt  time.Time `json:"committedAt"`
 	NumInputRows int64     `json:"numInputRows"`
+	// Abandoned marks a batch that was never handed to the sink (worker
+	// mode: its leases were lost before the sink ran, or the worker
+	// restarted before committing it). Its records are read again by
+	// whoever holds their shards.
+	Abandoned bool `json:"abandoned,omitempty"`
 }
 
 // wal reads and writes a checkpoint's logs.

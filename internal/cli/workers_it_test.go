@@ -1,0 +1,510 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardflow/shardflow/internal/testenv"
+	"github.com/shardflow/shardflow/kds/kdsfake"
+	"github.com/shardflow/shardflow/lease"
+)
+
+// Worker-mode tests: several `shardflow run` processes (this test binary
+// re-executed, see TestMain) read one kdsfake stream and share its shards
+// through a lease table in dynalite. Every record is counted at the end.
+
+// Lease timing for the tests: short enough to keep them fast, long enough
+// for a loaded 2-core machine (a renewal every 500 ms, a scan every 250 ms).
+const (
+	farmLeaseTime = 3 * time.Second
+	farmRenew     = 500 * time.Millisecond
+	farmTake      = 250 * time.Millisecond
+)
+
+type farm struct {
+	t        *testing.T
+	fake     *kdsfake.Server
+	kc       *kinesis.Client
+	ddb      *dynamodb.Client
+	stream   string
+	table    string
+	ddbURL   string // what the workers call: dynalite, or a proxy in front of it
+	ckpt     string
+	out      string
+	trigger  string
+	extra    []string
+	mu       sync.Mutex
+	workers  map[string]*farmWorker
+	produced map[string][]string // partition key -> values, in write order
+	dumped   bool
+}
+
+type farmWorker struct {
+	id  string
+	cmd *exec.Cmd
+	log *syncBuffer
+}
+
+func newFarm(t *testing.T, shards int) *farm {
+	t.Helper()
+	ddbURL := testenv.Dynalite(t)
+	fake := kdsfake.Start(t, kdsfake.Config{})
+	kc := testenv.KinesisClient(t, fake.URL())
+	stream := testenv.CreateStream(t, kc, shards)
+	dir := t.TempDir()
+	return &farm{
+		t: t, fake: fake, kc: kc, ddb: testenv.DynamoDBClient(t, ddbURL),
+		stream: stream, table: testenv.UniqueName("leases-"), ddbURL: ddbURL,
+		ckpt: filepath.Join(dir, "ckpt"), out: filepath.Join(dir, "out"), trigger: "processing-time=200ms",
+		workers: map[string]*farmWorker{}, produced: map[string][]string{},
+	}
+}
+
+func (f *farm) args(id string) []string {
+	args := []string{"run", "--log-level", "info",
+		"--source-option", "kinesis.streamName=" + f.stream,
+		"--source-option", "kinesis.endpointUrl=" + f.fake.URL(),
+		"--source-option", "kinesis.region=" + testenv.Region,
+		"--source-option", "kinesis.awsAccessKeyId=" + testenv.AccessKeyID,
+		"--source-option", "kinesis.awsSecretKey=" + testenv.SecretKey,
+		"--source-option", "kinesis.getRecords.fetchIntervalMs=50",
+		"--source-option", "kinesis.startingPosition=TRIM_HORIZON",
+		"--source-option", "kinesis.describeShardInterval=500ms",
+		"--source-option", "kinesis.maxFetchRecordsPerShard=200",
+		"--source-option", "shardflow.coordination=DYNAMODB",
+		"--source-option", "shardflow.lease.tableName=" + f.table,
+		"--source-option", "shardflow.dynamodb.endpointUrl=" + f.ddbURL,
+		"--source-option", "shardflow.lease.time=" + farmLeaseTime.String(),
+		"--source-option", "shardflow.lease.renewInterval=" + farmRenew.String(),
+		"--source-option", "shardflow.lease.takeInterval=" + farmTake.String(),
+		"--sink", "file", "--sink-option", "path=" + f.out,
+		"--checkpoint", f.ckpt, "--trigger", f.trigger, "--worker-id", id,
+	}
+	return append(args, f.extra...)
+}
+
+func (f *farm) start(id string) *farmWorker {
+	f.t.Helper()
+	cmd, out := child(f.t, f.args(id)...)
+	w := &farmWorker{id: id, cmd: cmd, log: out}
+	f.mu.Lock()
+	f.workers[id] = w
+	f.mu.Unlock()
+	return w
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (f *farm) stop(w *farmWorker) {
+	f.t.Helper()
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- w.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			f.t.Errorf("worker %s: %v\n%s", w.id, err, tail(w.log.String(), 3000))
+		}
+	case <-time.After(30 * time.Second):
+		f.t.Fatalf("worker %s did not stop within 30 s\n%s", w.id, tail(w.log.String(), 3000))
+	}
+}
+
+func (f *farm) kill(w *farmWorker) {
+	_ = w.cmd.Process.Kill()
+	_, _ = w.cmd.Process.Wait()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// produce writes values from..to-1 for each of keys partition keys, in
+// one PutRecords call per 500 records so that each key's order holds.
+func (f *farm) produce(keys, from, to int) {
+	f.t.Helper()
+	var recs []testenv.Record
+	for n := from; n < to; n++ {
+		for k := range keys {
+			pk := fmt.Sprintf("k%03d", k)
+			v := fmt.Sprintf("%s:%06d", pk, n)
+			recs = append(recs, testenv.Record{PartitionKey: pk, Data: []byte(v)})
+			f.produced[pk] = append(f.produced[pk], v)
+		}
+	}
+	for len(recs) > 0 {
+		n := min(len(recs), 500)
+		testenv.PutRecords(f.t, f.kc, f.stream, recs[:n])
+		recs = recs[n:]
+	}
+}
+
+func (f *farm) total() int {
+	n := 0
+	for _, vs := range f.produced {
+		n += len(vs)
+	}
+	return n
+}
+
+// farmRow is one output row with where it was written.
+type farmRow struct {
+	worker string
+	batch  int64
+	line   int
+	shard  string
+	seq    string
+	sub    int64
+	value  string
+	mtime  time.Time
+}
+
+func (r farmRow) key() string { return r.shard + "/" + r.seq + "/" + strconv.FormatInt(r.sub, 10) }
+
+// rows reads every worker's output, each worker's batches in order.
+func (f *farm) rows() []farmRow {
+	f.t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(f.out, "worker=*"))
+	var rows []farmRow
+	for _, d := range dirs {
+		worker := strings.TrimPrefix(filepath.Base(d), "worker=")
+		files, _ := filepath.Glob(filepath.Join(d, "part-*.json"))
+		slices.Sort(files)
+		for _, file := range files {
+			batch, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "part-"), ".json"), 10, 64)
+			fi, err := os.Stat(file)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			for i, m := range jsonLines(f.t, file) {
+				data, err := base64.StdEncoding.DecodeString(m["data"].(string))
+				if err != nil {
+					f.t.Fatal(err)
+				}
+				sub, _ := m["subSequenceNumber"].(float64)
+				rows = append(rows, farmRow{worker: worker, batch: batch, line: i, shard: m["shardId"].(string),
+					seq: m["sequenceNumber"].(string), sub: int64(sub), value: string(data), mtime: fi.ModTime()})
+			}
+		}
+	}
+	return rows
+}
+
+// waitAll waits until every produced value is in the output, and returns
+// the rows.
+func (f *farm) waitAll(timeout time.Duration) []farmRow {
+	f.t.Helper()
+	want := f.total()
+	deadline := time.Now().Add(timeout)
+	for {
+		rows := f.rows()
+		seen := map[string]bool{}
+		for _, r := range rows {
+			seen[r.value] = true
+		}
+		if len(seen) >= want {
+			return rows
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d of %d records in the output after %s; owners %v\n%s", len(seen), want, timeout, f.owners(), f.logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (f *farm) logs() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b strings.Builder
+	for _, id := range slices.Sorted(maps.Keys(f.workers)) {
+		fmt.Fprintf(&b, "--- worker %s ---\n%s\n", id, tail(f.workers[id].log.String(), 4000))
+	}
+	return b.String()
+}
+
+// check verifies every produced value is in the output, each key's values
+// in order within each worker, and returns the duplicated row keys with
+// their counts.
+func (f *farm) check(rows []farmRow) map[string]int {
+	f.t.Helper()
+	byKey := map[string]int{}
+	values := map[string]int{}
+	for _, r := range rows {
+		byKey[r.key()]++
+		values[r.value]++
+	}
+	for pk, vs := range f.produced {
+		for _, v := range vs {
+			if values[v] == 0 {
+				f.t.Errorf("record %s (key %s) is missing from the output", v, pk)
+			}
+		}
+	}
+	// Per worker, in batch and line order, each key's values only grow,
+	// apart from a repeat of what that worker wrote before (a restart).
+	last := map[string]string{}
+	for _, r := range rows {
+		pk, _, _ := strings.Cut(r.value, ":")
+		k := r.worker + "/" + pk
+		if prev, ok := last[k]; ok && r.value < prev && values[r.value] == 1 {
+			f.t.Errorf("worker %s wrote %s after %s: key %s out of order", r.worker, r.value, prev, pk)
+		}
+		if r.value > last[k] {
+			last[k] = r.value
+		}
+	}
+	dups := map[string]int{}
+	for k, n := range byKey {
+		if n > 1 {
+			dups[k] = n
+		}
+	}
+	return dups
+}
+
+// owners counts the unfinished leases per owner ("" for none).
+func (f *farm) owners() map[string]int {
+	f.t.Helper()
+	counts := map[string]int{}
+	tb, err := lease.ReadTable(context.Background(), f.ddb, f.table)
+	if err != nil {
+		return map[string]int{"error: " + err.Error(): 1} // not created yet
+	}
+	for _, l := range tb.Leases {
+		if !l.Finished {
+			counts[l.Owner]++
+		}
+	}
+	return counts
+}
+
+// waitOwners waits until the unfinished leases' owners have exactly the
+// given counts, and returns how long it took.
+func (f *farm) waitOwners(want map[string]int, timeout time.Duration) time.Duration {
+	f.t.Helper()
+	start := time.Now()
+	for {
+		got := f.owners()
+		if maps.Equal(got, want) {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			f.t.Fatalf("lease owners %v after %s, want %v\n%s", got, timeout, want, f.logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// uncommitted returns the shard ranges of a worker's planned but
+// uncommitted batch, if it has one: the only records a crash may repeat.
+func (f *farm) uncommitted(worker string) map[string][2]string {
+	f.t.Helper()
+	dir := filepath.Join(f.ckpt, "workers", worker)
+	offs, _ := filepath.Glob(filepath.Join(dir, "offsets", "*"))
+	last := int64(-1)
+	for _, o := range offs {
+		if n, err := strconv.ParseInt(filepath.Base(o), 10, 64); err == nil && n > last {
+			last = n
+		}
+	}
+	if last < 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "commits", strconv.FormatInt(last, 10))); err == nil {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "offsets", strconv.FormatInt(last, 10)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var e struct {
+		Shards map[string]struct {
+			Start struct{ Seq string }  `json:"start"`
+			End   *struct{ Seq string } `json:"end"`
+		} `json:"shards"`
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		f.t.Fatalf("offsets/%d of %s: %v", last, worker, err)
+	}
+	r := map[string][2]string{}
+	for id, s := range e.Shards {
+		if s.End != nil {
+			r[id] = [2]string{s.Start.Seq, s.End.Seq}
+		}
+	}
+	return r
+}
+
+// within reports whether a row key lies in one of the ranges (start
+// exclusive, end inclusive; sequence numbers compared as numbers).
+func within(key string, ranges map[string][2]string) bool {
+	parts := strings.Split(key, "/")
+	rg, ok := ranges[parts[0]]
+	if !ok {
+		return false
+	}
+	return cmpNum(parts[1], rg[0]) > 0 && cmpNum(parts[1], rg[1]) <= 0
+}
+
+func cmpNum(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}
+
+func TestWorkersBalanceAndScaleUp(t *testing.T) {
+	f := newFarm(t, 12)
+	f.produce(24, 0, 20)
+	for _, id := range []string{"w1", "w2", "w3"} {
+		f.start(id)
+	}
+	took := f.waitOwners(map[string]int{"w1": 4, "w2": 4, "w3": 4}, 60*time.Second)
+	t.Logf("3 workers settled at 4/4/4 in %s", took)
+	f.produce(24, 20, 40)
+	f.waitAll(60 * time.Second)
+
+	// Scale up: a fourth worker gets 3 leases through graceful handoffs.
+	f.start("w4")
+	took = f.waitOwners(map[string]int{"w1": 3, "w2": 3, "w3": 3, "w4": 3}, 60*time.Second)
+	t.Logf("4 workers settled at 3/3/3/3 in %s after the join", took)
+	f.produce(24, 40, 60)
+	rows := f.waitAll(60 * time.Second)
+	for _, id := range []string{"w1", "w2", "w3", "w4"} {
+		f.stop(f.workers[id])
+	}
+	if dups := f.check(rows); len(dups) > 0 {
+		t.Errorf("%d records written more than once with only graceful handoffs: %v", len(dups), dups)
+	}
+	// A graceful stop releases every lease with its position.
+	if got := f.owners(); !maps.Equal(got, map[string]int{"": 12}) {
+		t.Errorf("owners after every worker stopped: %v, want all 12 leases released", got)
+	}
+	t.Logf("%d records, %d rows", f.total(), len(rows))
+}
+
+// settle3 starts w1..w3 on a 12-shard stream with data flowing and waits
+// for the 4/4/4 split.
+func settle3(t *testing.T, trigger string) *farm {
+	f := newFarm(t, 12)
+	f.trigger = trigger
+	f.produce(24, 0, 10)
+	for _, id := range []string{"w1", "w2", "w3"} {
+		f.start(id)
+	}
+	f.waitOwners(map[string]int{"w1": 4, "w2": 4, "w3": 4}, 60*time.Second)
+	return f
+}
+
+// flow writes rounds of records while the workers run, so that a fault
+// lands in the middle of batches.
+func (f *farm) flow(from, rounds int) int {
+	for i := range rounds {
+		f.produce(24, from+i*2, from+i*2+2)
+		time.Sleep(40 * time.Millisecond)
+	}
+	return from + rounds*2
+}
+
+// checkDupsWithin fails unless every duplicate lies in the given ranges.
+func (f *farm) checkDupsWithin(dups map[string]int, ranges map[string][2]string, why string) {
+	f.t.Helper()
+	where := map[string][]string{}
+	for _, r := range f.rows() {
+		if dups[r.key()] > 0 {
+			where[r.key()] = append(where[r.key()], fmt.Sprintf("%s/%d", r.worker, r.batch))
+		}
+	}
+	for k, n := range dups {
+		if n > 2 || !within(k, ranges) {
+			f.t.Logf("%s in %v", k, where[k])
+			if !f.dumped {
+				f.dumped = true
+				shard, _, _ := strings.Cut(k, "/")
+				for _, w := range f.workers {
+					for _, line := range strings.Split(w.log.String(), "\n") {
+						if strings.Contains(line, shard) || strings.Contains(line, "abandon") {
+							f.t.Logf("%s: %.400s", w.id, line)
+						}
+					}
+				}
+			}
+			f.t.Errorf("record %s written %d times; only the records of %s may repeat, once (%v)", k, n, why, ranges)
+		}
+	}
+}
+
+func TestWorkersCrashTakeover(t *testing.T) {
+	// Batches back to back, so that the kill likely lands inside one.
+	f := settle3(t, "processing-time=0s")
+	w2 := f.workers["w2"]
+	// Kill in the middle of the flow, most likely during a batch.
+	var killed time.Time
+	timer := time.AfterFunc(300*time.Millisecond, func() { killed = time.Now(); f.kill(w2) })
+	n := f.flow(10, 15)
+	timer.Stop()
+	inflight := f.uncommitted("w2")
+	f.waitOwners(map[string]int{"w1": 6, "w3": 6}, 30*time.Second)
+	took := time.Since(killed)
+	// Taken over within the lease time after the last renewal (at most one
+	// renewal interval before the kill), plus the scan that sees it.
+	bound := farmLeaseTime + farmRenew + 2*farmTake + time.Second
+	t.Logf("w2's shards taken over %s after SIGKILL (bound %s); its batch in flight: %v", took, bound, inflight)
+	if took > bound {
+		t.Errorf("takeover took %s, more than lease time + renewal interval (+ slack) = %s", took, bound)
+	}
+	f.flow(n, 5)
+	rows := f.waitAll(60 * time.Second)
+	f.stop(f.workers["w1"])
+	f.stop(f.workers["w3"])
+	dups := f.check(rows)
+	f.checkDupsWithin(dups, inflight, "the killed worker's uncommitted batch")
+	t.Logf("%d records, %d rows, %d repeated (all in w2's uncommitted batch); killed at %s", f.total(), len(rows), len(dups), killed.Format(time.TimeOnly))
+}
+
+func TestWorkersZombieIsFenced(t *testing.T) {
+	f := settle3(t, "processing-time=200ms")
+	w2 := f.workers["w2"]
+	timer := time.AfterFunc(200*time.Millisecond, func() { _ = w2.cmd.Process.Signal(syscall.SIGSTOP) })
+	n := f.flow(10, 10)
+	timer.Stop()
+	inflight := f.uncommitted("w2") // w2 is stopped: its log does not move
+	f.waitOwners(map[string]int{"w1": 6, "w3": 6}, 30*time.Second)
+	n = f.flow(n, 10) // read by the new owners while w2 sleeps
+	if err := w2.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// w2 finds out at its next renewal, stops reading those shards and
+	// hands nothing of them to the sink; then it rejoins and balances.
+	f.waitOwners(map[string]int{"w1": 4, "w2": 4, "w3": 4}, 60*time.Second)
+	f.flow(n, 5)
+	rows := f.waitAll(60 * time.Second)
+	for _, id := range []string{"w1", "w2", "w3"} {
+		f.stop(f.workers[id])
+	}
+	log := w2.log.String()
+	if !strings.Contains(log, "lease lost") {
+		t.Errorf("w2 never noticed it lost its leases:\n%s", tail(log, 4000))
+	}
+	dups := f.check(rows)
+	f.checkDupsWithin(dups, inflight, "the batch w2 was writing when it was paused")
+	t.Logf("%d records, %d rows, %d repeated; w2's batch in flight at SIGSTOP: %v", f.total(), len(rows), len(dups), inflight)
+}
