@@ -5,7 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"math/big"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +24,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardflow/shardflow/internal/testenv"
 	"github.com/shardflow/shardflow/kds/kdsfake"
@@ -507,4 +516,173 @@ func TestWorkersZombieIsFenced(t *testing.T) {
 	dups := f.check(rows)
 	f.checkDupsWithin(dups, inflight, "the batch w2 was writing when it was paused")
 	t.Logf("%d records, %d rows, %d repeated; w2's batch in flight at SIGSTOP: %v", f.total(), len(rows), len(dups), inflight)
+}
+
+// midHashKey is the middle of a shard's hash key range.
+func midHashKey(t *testing.T, s kinesistypes.Shard) string {
+	lo, ok1 := new(big.Int).SetString(aws.ToString(s.HashKeyRange.StartingHashKey), 10)
+	hi, ok2 := new(big.Int).SetString(aws.ToString(s.HashKeyRange.EndingHashKey), 10)
+	if !ok1 || !ok2 {
+		t.Fatalf("shard %s: bad hash key range", aws.ToString(s.ShardId))
+	}
+	return new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1).String()
+}
+
+func TestWorkersReshardKeepsOrder(t *testing.T) {
+	f := newFarm(t, 4)
+	f.produce(16, 0, 10)
+	for _, id := range []string{"w1", "w2", "w3"} {
+		f.start(id)
+	}
+	f.waitAll(60 * time.Second)
+	n := f.flow(10, 5)
+
+	// A split and a merge while the three workers run.
+	shards := testenv.Shards(t, f.kc, f.stream)
+	testenv.SplitShard(t, f.kc, f.stream, aws.ToString(shards[0].ShardId), midHashKey(t, shards[0]))
+	n = f.flow(n, 3)
+	if _, err := f.kc.MergeShards(context.Background(), &kinesis.MergeShardsInput{
+		StreamName: aws.String(f.stream), ShardToMerge: shards[2].ShardId, AdjacentShardToMerge: shards[3].ShardId,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.flow(n, 8)
+	rows := f.waitAll(90 * time.Second)
+	for _, id := range []string{"w1", "w2", "w3"} {
+		f.stop(f.workers[id])
+	}
+	if dups := f.check(rows); len(dups) > 0 {
+		t.Errorf("%d records written more than once: %v", len(dups), dups)
+	}
+
+	// Every key's records from a parent were written before any of its
+	// records from a child, whichever workers held them.
+	parents := map[string][]string{}
+	for _, s := range testenv.Shards(t, f.kc, f.stream) {
+		for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
+			if p != nil {
+				parents[aws.ToString(s.ShardId)] = append(parents[aws.ToString(s.ShardId)], *p)
+			}
+		}
+	}
+	type span struct{ first, last time.Time }
+	at := map[string]span{} // key/shard -> when its rows were written
+	for _, r := range rows {
+		pk, _, _ := strings.Cut(r.value, ":")
+		k := pk + "/" + r.shard
+		s, ok := at[k]
+		if !ok || r.mtime.Before(s.first) {
+			s.first = r.mtime
+		}
+		if r.mtime.After(s.last) {
+			s.last = r.mtime
+		}
+		at[k] = s
+	}
+	children := 0
+	for k, s := range at {
+		pk, shard, _ := strings.Cut(k, "/")
+		for _, p := range parents[shard] {
+			children++
+			if ps, ok := at[pk+"/"+p]; ok && ps.last.After(s.first) {
+				t.Errorf("key %s: child shard %s written from %s, before its parent %s was done (%s)", pk, shard, s.first.Format(time.StampMicro), p, ps.last.Format(time.StampMicro))
+			}
+		}
+	}
+	if children == 0 {
+		t.Fatal("no record was read from a child shard")
+	}
+	var finished []string
+	for _, w := range f.workers {
+		for _, line := range strings.Split(w.log.String(), "\n") {
+			if strings.Contains(line, "shard finished") {
+				_, shard, _ := strings.Cut(line, "shard=")
+				finished = append(finished, w.id+":"+strings.Fields(shard)[0])
+			}
+		}
+	}
+	slices.Sort(finished)
+	t.Logf("%d records, %d rows; parents finished by %v", f.total(), len(rows), finished)
+}
+
+// throttler answers a share of DynamoDB requests with
+// ProvisionedThroughputExceededException, and all of them while blocked.
+type throttler struct {
+	next    http.Handler
+	mu      sync.Mutex
+	share   float64
+	blocked bool
+	n       int
+}
+
+func (th *throttler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	th.mu.Lock()
+	hit := th.blocked || rand.Float64() < th.share
+	if hit {
+		th.n++
+	}
+	th.mu.Unlock()
+	if !hit {
+		th.next.ServeHTTP(w, r)
+		return
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"injected by the test"}`)
+}
+
+func (th *throttler) set(share float64, blocked bool) {
+	th.mu.Lock()
+	th.share, th.blocked = share, blocked
+	th.mu.Unlock()
+}
+
+func TestWorkersLeaseTableThrottled(t *testing.T) {
+	f := newFarm(t, 12)
+	target, err := url.Parse(f.ddbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := &throttler{next: httputil.NewSingleHostReverseProxy(target)}
+	proxy := httptest.NewServer(th)
+	t.Cleanup(proxy.Close)
+	f.ddbURL = proxy.URL
+
+	f.produce(24, 0, 10)
+	for _, id := range []string{"w1", "w2", "w3"} {
+		f.start(id)
+	}
+	f.waitOwners(map[string]int{"w1": 4, "w2": 4, "w3": 4}, 60*time.Second)
+	th.set(0.3, false)
+	n := f.flow(10, 10)
+	// A burst: every lease-table call throttled for longer than the lease
+	// time, so renewals fall behind and workers must stop handing those
+	// shards' records to the sink until they renew or hand over.
+	th.set(0.3, true)
+	blocked := time.Now()
+	n = f.flow(n, 10)
+	time.Sleep(time.Until(blocked.Add(farmLeaseTime + time.Second)))
+	th.set(0.3, false)
+	n = f.flow(n, 10)
+	th.set(0, false)
+	f.flow(n, 5)
+	rows := f.waitAll(90 * time.Second)
+	f.waitOwners(map[string]int{"w1": 4, "w2": 4, "w3": 4}, 60*time.Second)
+	for _, id := range []string{"w1", "w2", "w3"} {
+		f.stop(f.workers[id])
+	}
+	// No split brain: no shard was read by two workers at once, which
+	// would repeat records.
+	if dups := f.check(rows); len(dups) > 0 {
+		t.Errorf("%d records written more than once under lease-table throttling: %v", len(dups), dups)
+	}
+	var abandoned, lost int
+	for _, w := range f.workers {
+		abandoned += strings.Count(w.log.String(), "batch abandoned")
+		lost += strings.Count(w.log.String(), "lease lost")
+	}
+	th.mu.Lock()
+	t.Logf("%d records, %d rows; %d lease-table calls throttled; %d batches abandoned and %d leases lost on the way", f.total(), len(rows), th.n, abandoned, lost)
+	th.mu.Unlock()
 }
