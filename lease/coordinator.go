@@ -197,6 +197,19 @@ func (c *Coordinator) Wake() <-chan struct{} { return c.wake }
 // Join creates the table if needed, reads or creates the shared start
 // position, and starts renewing and taking leases in the background.
 func (c *Coordinator) Join(ctx context.Context, resolve func(context.Context) (engine.Shared, error)) (engine.Shared, error) {
+	sh, err := c.join(ctx, resolve)
+	if err != nil {
+		return engine.Shared{}, err
+	}
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel, c.done = cancel, make(chan struct{})
+	go c.loop(lctx)
+	c.log.Info("joined the lease table", "stream", c.cfg.Stream, "leaseTime", c.cfg.LeaseTime, "renewInterval", c.cfg.RenewInterval, "takeInterval", c.cfg.TakeInterval)
+	return sh, nil
+}
+
+// join is Join without the background loop.
+func (c *Coordinator) join(ctx context.Context, resolve func(context.Context) (engine.Shared, error)) (engine.Shared, error) {
 	if err := ensureTable(ctx, c.cfg.Client, c.cfg.Table, c.cfg.TableWait); err != nil {
 		return engine.Shared{}, err
 	}
@@ -222,10 +235,6 @@ func (c *Coordinator) Join(ctx context.Context, resolve func(context.Context) (e
 		c.initial[id] = true
 	}
 	c.mu.Unlock()
-	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.cancel, c.done = cancel, make(chan struct{})
-	go c.loop(lctx)
-	c.log.Info("joined the lease table", "stream", c.cfg.Stream, "leaseTime", c.cfg.LeaseTime, "renewInterval", c.cfg.RenewInterval, "takeInterval", c.cfg.TakeInterval)
 	return sh, nil
 }
 
@@ -598,7 +607,9 @@ func (c *Coordinator) takePass(ctx context.Context) error {
 		}
 	}
 	for id, at := range c.requested {
-		if o := items[id]; o.Owner == c.cfg.WorkerID || now.Sub(at) >= c.cfg.LeaseTime {
+		// A request the owner never answered (it died, or the lease
+		// finished) lapses; one answered is cleared when adopted below.
+		if o := items[id]; o.Owner != c.cfg.WorkerID && now.Sub(at) >= c.cfg.LeaseTime {
 			delete(c.requested, id)
 		}
 	}
