@@ -206,10 +206,6 @@ func TestTableOfAnotherJobIsRefused(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool {
-	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
-}
-
 func TestImportFromKCLTable(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
