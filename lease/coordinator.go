@@ -602,6 +602,14 @@ func (c *Coordinator) takePass(ctx context.Context) error {
 			free = append(free, it)
 		case now.Sub(c.seen[id].since) >= c.cfg.LeaseTime:
 			free = append(free, it) // expired: its owner stopped renewing
+		case it.Pending != "":
+			// Being handed over: counted for neither side (a worker counts
+			// its own requests), but both are live workers.
+			for _, w := range []string{it.Owner, it.Pending} {
+				if _, ok := counts[w]; !ok {
+					counts[w] = 0
+				}
+			}
 		default:
 			counts[it.Owner]++
 		}
@@ -635,10 +643,10 @@ func (c *Coordinator) takePass(ctx context.Context) error {
 			tookAny = true
 		}
 	}
-	if tookAny || outstanding > 0 {
+	if tookAny {
 		return nil
 	}
-	return c.steal(ctx, items, counts, leasable)
+	return c.steal(ctx, items, counts, leasable, outstanding)
 }
 
 func boolInt(b bool) int {
@@ -767,8 +775,10 @@ func (c *Coordinator) acquire(ctx context.Context, it Item, now time.Time) bool 
 // steal asks the worker with the most leases for up to MaxSteals of them
 // when this worker holds fewer than an even share and the move makes the
 // split more even.
-func (c *Coordinator) steal(ctx context.Context, items map[string]Item, counts map[string]int, leasable int) error {
-	mine := c.heldCount()
+func (c *Coordinator) steal(ctx context.Context, items map[string]Item, counts map[string]int, leasable, asked int) error {
+	// Leases asked for and not yet handed over count as ours: requests
+	// overlap (one more per take interval) without overshooting.
+	mine := c.heldCount() + asked
 	if mine >= leasable/len(counts) {
 		return nil
 	}

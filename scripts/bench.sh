@@ -51,6 +51,12 @@ sf_run go test -run '^$' -bench 'BenchmarkReshardUnderLoad' -benchtime 1x -count
 # The empty-batch loop (write offsets, commit, purge) on fsstore, s3store
 # (gofakes3) and ddbstore (dynalite): p50/p99 and calls per batch.
 sf_run go test -run '^$' -bench 'BenchmarkEmptyBatchLoop' -count "$count" ./checkpoint/ckptopen/ | tee -a "$out"
+# Worker mode: 1, 2 and 4 worker processes over a 64-shard kdsfake stream
+# sharing a dynalite lease table: records/s, CPU-seconds per million records,
+# lease-table calls per second in steady state, time to rebalance after a
+# join and after a crash. Goal: 4 workers within 1.2x of 1 worker's CPU per
+# record; at most one lease-table write per lease per renewal interval.
+sf_run go test -run '^$' -bench 'BenchmarkWorkers' -benchtime 1x -count "$count" ./internal/cli/ | tee -a "$out"
 # KPL: de-aggregation (zero-copy vs a straightforward decoder) and the
 # aggregating sink vs the plain sink on kdsfake with write quotas on.
 sf_run go test -run '^$' -bench 'BenchmarkDeaggregate' -count "$count" ./kds/kpl/ | tee -a "$out"

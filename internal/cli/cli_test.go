@@ -56,7 +56,7 @@ func (s *syncBuffer) String() string {
 }
 
 // child starts the CLI in a child process.
-func child(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
+func child(t testing.TB, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	b, _ := json.Marshal(args)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -117,7 +117,7 @@ func outputRows(t *testing.T, dir string) []map[string]any {
 }
 
 // jsonLines reads one JSON Lines file.
-func jsonLines(t *testing.T, file string) []map[string]any {
+func jsonLines(t testing.TB, file string) []map[string]any {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {

@@ -47,7 +47,7 @@ const (
 )
 
 type farm struct {
-	t        *testing.T
+	t        testing.TB
 	fake     *kdsfake.Server
 	kc       *kinesis.Client
 	ddb      *dynamodb.Client
@@ -70,7 +70,7 @@ type farmWorker struct {
 	log *syncBuffer
 }
 
-func newFarm(t *testing.T, shards int) *farm {
+func newFarm(t testing.TB, shards int) *farm {
 	t.Helper()
 	ddbURL := testenv.Dynalite(t)
 	fake := kdsfake.Start(t, kdsfake.Config{})
@@ -309,16 +309,22 @@ func (f *farm) owners() map[string]int {
 // given counts, and returns how long it took.
 func (f *farm) waitOwners(want map[string]int, timeout time.Duration) time.Duration {
 	f.t.Helper()
+	return f.waitOwnersFunc(func(got map[string]int) bool { return maps.Equal(got, want) }, fmt.Sprint(want), timeout)
+}
+
+// waitOwnersFunc waits until ok holds for the owner counts.
+func (f *farm) waitOwnersFunc(ok func(map[string]int) bool, want string, timeout time.Duration) time.Duration {
+	f.t.Helper()
 	start := time.Now()
 	for {
 		got := f.owners()
-		if maps.Equal(got, want) {
+		if ok(got) {
 			return time.Since(start)
 		}
 		if time.Since(start) > timeout {
-			f.t.Fatalf("lease owners %v after %s, want %v\n%s", got, timeout, want, f.logs())
+			f.t.Fatalf("lease owners %v after %s, want %s\n%s", got, timeout, want, f.logs())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
