@@ -4,10 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,21 +55,45 @@ type Config struct {
 // A Transform serves one query: Prepare, then Apply for each batch, from
 // one goroutine at a time (calls are serialised by a mutex). Close releases
 // DuckDB.
+//
+// A row-local statement (projections and filters over source, such as the
+// AWS blog's parse-and-project query) runs on slices of a large batch on
+// several DuckDB connections at once, one per CPU up to 4, and the results
+// are concatenated in input order; any other statement runs on one.
 type Transform struct {
 	cfg Config
 	log *slog.Logger
 	db  *sql.DB
 
-	mu        sync.Mutex // guards the fields below and the use of conn
-	conn      *sql.Conn  // one pinned connection: temp view, macros, Init tables
+	mu sync.Mutex // guards the fields below and the use of the lanes
+	// lanes[0] runs every statement and holds the Init tables. A row-local
+	// statement also runs on the other lanes, each on a slice of the batch.
+	lanes     []*lane
 	closed    bool
 	in        shardflow.Schema
 	out       shardflow.Schema
 	query     string // the wrapped, rewritten statement; "" until Prepare
 	rw        *rewritten
 	registerd bool
-	feed      feed // the rows the source view returns
 }
+
+// lane is one pinned DuckDB connection with its own temp macros and its
+// own "source" view, which reads the rows of feed.
+type lane struct {
+	conn *sql.Conn
+	feed feed
+}
+
+// Row-local statements (projections and filters over one scan of source)
+// are run on slices of a batch on up to maxLanes connections at once, when
+// the batch has at least minLaneRows rows per lane. DuckDB runs such a
+// statement on one thread whatever its thread count: the source is a table
+// function, which cannot give DuckDB the batch indexes it needs to keep
+// the input order on several threads.
+const (
+	maxLanes    = 4
+	minLaneRows = 4096
+)
 
 // New opens an in-memory DuckDB, defines the Spark compatibility macros
 // and runs cfg.Init. The statement itself is checked by Prepare. Errors in
@@ -84,33 +111,43 @@ func New(cfg Config) (*Transform, error) {
 		return nil, fmt.Errorf("sql: open duckdb: %w", err)
 	}
 	ctx := context.Background()
-	conn, err := db.Conn(ctx)
+	t := &Transform{cfg: cfg, log: log, db: db}
+	l, err := t.newLane(ctx)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sql: open duckdb: %w", err)
+		t.Close()
+		return nil, err
 	}
-	t := &Transform{cfg: cfg, log: log, db: db, conn: conn}
-	str, fromJSON := macroString, macroFromJSON
-	if cfg.Strict {
-		str, fromJSON = macroStringStrict, macroFromJSONStrict
-	}
-	for _, s := range []string{"SET TimeZone = 'UTC'", str, fromJSON} {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
-			t.Close()
-			return nil, fmt.Errorf("sql: set up duckdb (%s): %w", s, err)
-		}
-	}
+	t.lanes = []*lane{l}
 	for i, s := range cfg.Init {
 		if strings.TrimSpace(s) == "" {
 			continue
 		}
-		if _, err := conn.ExecContext(ctx, s); err != nil {
+		if _, err := l.conn.ExecContext(ctx, s); err != nil {
 			t.Close()
 			msg, pos := duckPos(err.Error(), s)
 			return nil, &Error{Msg: msg, SQL: s, Pos: pos, Init: i + 1}
 		}
 	}
 	return t, nil
+}
+
+// newLane opens a connection and defines the compatibility macros on it.
+func (t *Transform) newLane(ctx context.Context) (*lane, error) {
+	conn, err := t.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sql: open duckdb: %w", err)
+	}
+	str, fromJSON := macroString, macroFromJSON
+	if t.cfg.Strict {
+		str, fromJSON = macroStringStrict, macroFromJSONStrict
+	}
+	for _, s := range []string{"SET TimeZone = 'UTC'", str, fromJSON} {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("sql: set up duckdb (%s): %w", s, err)
+		}
+	}
+	return &lane{conn: conn}, nil
 }
 
 // The compatibility macros. __sf_string is Spark's CAST(x AS STRING): the
@@ -134,7 +171,11 @@ func (t *Transform) Close() error {
 		return nil
 	}
 	t.closed = true
-	return errors.Join(t.conn.Close(), t.db.Close())
+	var errs []error
+	for _, l := range t.lanes {
+		errs = append(errs, l.conn.Close())
+	}
+	return errors.Join(append(errs, t.db.Close())...)
 }
 
 // Prepare rewrites and binds the statement against the input schema and
@@ -151,7 +192,7 @@ func (t *Transform) Prepare(ctx context.Context, in shardflow.Schema) (shardflow
 		return nil, err
 	}
 	if !t.registerd {
-		if err := t.register(in); err != nil {
+		if err := t.register(t.lanes[0], 0, in); err != nil {
 			return nil, err
 		}
 		t.registerd = true
@@ -164,7 +205,7 @@ func (t *Transform) Prepare(ctx context.Context, in shardflow.Schema) (shardflow
 	}
 	// DESCRIBE binds without running. The statement starts on line 2, so
 	// DuckDB's line and column numbers refer to rw.sql directly.
-	rows, err := t.conn.QueryContext(ctx, "DESCRIBE\n"+rw.sql)
+	rows, err := t.lanes[0].conn.QueryContext(ctx, "DESCRIBE\n"+rw.sql)
 	if err != nil {
 		msg, pos := duckPos(err.Error(), "\n"+rw.sql)
 		if pos > 0 {
@@ -207,8 +248,81 @@ func (t *Transform) Prepare(ctx context.Context, in shardflow.Schema) (shardflow
 	t.query = "SELECT " + strings.Join(sel, ", ") + " FROM (\n" + rw.sql + "\n) AS __sf_q(" + strings.Join(alias, ", ") + ")"
 	t.rw = rw
 	t.out = out
-	t.log.Debug("sql prepared", "sql", t.query, "columns", len(out))
+	if len(t.lanes) == 1 {
+		t.addLanes(ctx)
+		if err := t.setBatchTime(ctx, time.Time{}); err != nil {
+			return nil, err
+		}
+	}
+	t.log.Debug("sql prepared", "sql", t.query, "columns", len(out), "lanes", len(t.lanes))
 	return out, nil
+}
+
+// addLanes opens more lanes when the statement is row-local, so that Apply
+// runs it on slices of a batch at once. Anything else, or a lane that
+// cannot bind the statement (a TEMP table from Init exists on lanes[0]
+// only), keeps the one lane.
+func (t *Transform) addLanes(ctx context.Context) {
+	n := min(runtime.NumCPU(), maxLanes)
+	if n < 2 || !t.rowLocal(ctx) {
+		return
+	}
+	lanes := []*lane{t.lanes[0]}
+	for i := 1; i < n; i++ {
+		l, err := t.newLane(ctx)
+		if err == nil {
+			lanes = append(lanes, l)
+			err = t.register(l, i, t.in)
+		}
+		if err == nil {
+			_, err = l.conn.ExecContext(ctx, "EXPLAIN "+t.query)
+		}
+		if err != nil {
+			t.log.Debug("sql: running on one connection", "err", err)
+			for _, l := range lanes[1:] {
+				l.conn.Close()
+			}
+			return
+		}
+	}
+	// Each lane runs on one thread; more DuckDB threads would only spin
+	// waiting for its pipeline.
+	if _, err := lanes[0].conn.ExecContext(ctx, "SET threads = 1"); err != nil {
+		t.log.Debug("sql: set threads", "err", err)
+	}
+	t.lanes = lanes
+}
+
+// rowLocal reports whether the prepared statement computes each output
+// row from one input row, in input order: DuckDB's plan is projections and
+// filters over one scan of source, and no sequence is used. Its result on
+// a batch is then the concatenation of its results on slices of the batch.
+func (t *Transform) rowLocal(ctx context.Context) bool {
+	low := strings.ToLower(t.rw.sql)
+	if strings.Contains(low, "nextval") || strings.Contains(low, "currval") {
+		return false
+	}
+	var key, plan string
+	if err := t.lanes[0].conn.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) "+t.query).Scan(&key, &plan); err != nil {
+		t.log.Debug("sql: explain", "err", err)
+		return false
+	}
+	type node struct {
+		Name     string `json:"name"`
+		Children []node `json:"children"`
+	}
+	var roots []node
+	if err := json.Unmarshal([]byte(plan), &roots); err != nil || len(roots) != 1 {
+		return false
+	}
+	for n := roots[0]; ; n = n.Children[0] {
+		switch {
+		case len(n.Children) == 0:
+			return strings.EqualFold(n.Name, sourceFunc)
+		case len(n.Children) > 1 || n.Name != "PROJECTION" && n.Name != "FILTER":
+			return false
+		}
+	}
 }
 
 func sameSchema(a, b shardflow.Schema) bool {
@@ -236,6 +350,11 @@ func outputType(duck, c string) (shardflow.ColumnType, string) {
 		return shardflow.TypeBytes, c
 	case u == "VARCHAR":
 		return shardflow.TypeString, c
+	case u == "JSON":
+		// JSON is text already: to_json would parse and write it again
+		// (a fifth of the blog query's time), and the driver would parse
+		// it into Go maps.
+		return shardflow.TypeString, "CAST(" + c + " AS VARCHAR)"
 	case u == "BIGINT":
 		return shardflow.TypeInt64, c
 	case u == "INTEGER" || u == "SMALLINT" || u == "TINYINT" || u == "UINTEGER" || u == "USMALLINT" ||
@@ -252,7 +371,7 @@ func outputType(duck, c string) (shardflow.ColumnType, string) {
 	case strings.HasPrefix(u, "TIMESTAMP") || u == "DATE":
 		return shardflow.TypeTimestamp, "CAST(" + c + " AS TIMESTAMP)"
 	case strings.HasPrefix(u, "STRUCT") || strings.HasPrefix(u, "MAP") || strings.HasPrefix(u, "UNION") ||
-		strings.HasSuffix(u, "]") || u == "JSON":
+		strings.HasSuffix(u, "]"):
 		return shardflow.TypeString, "CAST(to_json(" + c + ") AS VARCHAR)"
 	}
 	return shardflow.TypeString, "CAST(" + c + " AS VARCHAR)"
@@ -265,8 +384,10 @@ func (t *Transform) setBatchTime(ctx context.Context, ts time.Time) error {
 		ts = time.Now()
 	}
 	lit := ts.UTC().Format("2006-01-02 15:04:05.999999")
-	if _, err := t.conn.ExecContext(ctx, "SET VARIABLE "+batchTimeVar+" = TIMESTAMP '"+lit+"'"); err != nil {
-		return fmt.Errorf("sql: set batch time: %w", err)
+	for _, l := range t.lanes {
+		if _, err := l.conn.ExecContext(ctx, "SET VARIABLE "+batchTimeVar+" = TIMESTAMP '"+lit+"'"); err != nil {
+			return fmt.Errorf("sql: set batch time: %w", err)
+		}
 	}
 	return nil
 }
@@ -299,12 +420,37 @@ func (t *Transform) Apply(ctx context.Context, b *shardflow.Batch) (*shardflow.B
 	return &shardflow.Batch{ID: b.ID, Time: b.Time, Schema: t.out, Rows: rows}, nil
 }
 
-// run executes the statement over rows.
+// run executes the statement over rows: on slices of rows on all lanes at
+// once when there are several and rows is large enough, the results
+// concatenated in order.
 func (t *Transform) run(ctx context.Context, in []shardflow.Row) ([]shardflow.Row, error) {
-	t.feed.set(in)
-	defer t.feed.set(nil)
-	var out []shardflow.Row
-	err := t.conn.Raw(func(dc any) error {
+	k := min(len(t.lanes), len(in)/minLaneRows)
+	if k < 2 {
+		return t.runOn(ctx, t.lanes[0], in)
+	}
+	parts := make([][]shardflow.Row, k)
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for i := range k {
+		wg.Go(func() {
+			parts[i], errs[i] = t.runOn(ctx, t.lanes[i], in[i*len(in)/k:(i+1)*len(in)/k])
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return slices.Concat(parts...), nil
+}
+
+// runOn executes the statement over rows on lane l.
+func (t *Transform) runOn(ctx context.Context, l *lane, in []shardflow.Row) ([]shardflow.Row, error) {
+	l.feed.set(in)
+	defer l.feed.set(nil)
+	out := make([]shardflow.Row, 0, len(in))
+	err := l.conn.Raw(func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
 		if !ok {
 			return errors.New("sql: duckdb connection cannot query")
@@ -365,8 +511,9 @@ func (t *Transform) locate(ctx context.Context, rows []shardflow.Row, cause erro
 	return fmt.Errorf("sql: %w", cause)
 }
 
-// register defines the table function behind the "source" view.
-func (t *Transform) register(in shardflow.Schema) error {
+// register defines lane l's table function (the lane's number is num) and
+// its "source" view over it.
+func (t *Transform) register(l *lane, num int, in shardflow.Schema) error {
 	infos := make([]duckdb.ColumnInfo, len(in))
 	for i, c := range in {
 		var dt duckdb.Type
@@ -394,18 +541,22 @@ func (t *Transform) register(in shardflow.Schema) error {
 	}
 	fn := duckdb.ChunkTableFunction{
 		BindArguments: func(map[string]any, ...any) (duckdb.ChunkTableSource, error) {
-			return &scan{cols: infos, rows: t.feed.get()}, nil
+			return &scan{cols: infos, rows: l.feed.get()}, nil
 		},
 	}
-	if err := duckdb.RegisterTableUDF(t.conn, sourceFunc, fn); err != nil {
+	name := sourceFunc
+	if num > 0 {
+		name += "_" + strconv.Itoa(num)
+	}
+	if err := duckdb.RegisterTableUDF(l.conn, name, fn); err != nil {
 		return fmt.Errorf("sql: register source: %w", err)
 	}
 	cols := make([]string, len(in))
 	for i, c := range in {
 		cols[i] = sqlIdent(c.Name)
 	}
-	view := "CREATE OR REPLACE TEMP VIEW source AS SELECT " + strings.Join(cols, ", ") + " FROM " + sourceFunc + "()"
-	if _, err := t.conn.ExecContext(context.Background(), view); err != nil {
+	view := "CREATE OR REPLACE TEMP VIEW source AS SELECT " + strings.Join(cols, ", ") + " FROM " + name + "()"
+	if _, err := l.conn.ExecContext(context.Background(), view); err != nil {
 		return fmt.Errorf("sql: create view source: %w", err)
 	}
 	return nil

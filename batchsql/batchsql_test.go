@@ -1,12 +1,17 @@
 package batchsql_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,6 +185,8 @@ func TestPerBatchSQL(t *testing.T) {
 			[]shardflow.Row{{int64(6)}}},
 		{"types", `SELECT sum(subSequenceNumber + 1) AS s, 1.5::DECIMAL(4,2) AS d, DATE '2026-01-02' AS dt, {'a': 1, 'b': [1, 2]} AS st, true AS b, 2.5::FLOAT AS f, current_timestamp AS now, date_format(current_timestamp, 'yyyy-MM-dd''T''HH:mm') AS fmt FROM source`,
 			[]shardflow.Row{{int64(6), 1.5, time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), `{"a":1,"b":[1,2]}`, true, 2.5, t0, "2026-11-25T10:00"}}},
+		{"json", `SELECT to_json({'a': 1}) AS j, json_extract('{"x": {"y" : [1, 2]}}', '$.x') AS x, [json('{"b": 2}')] AS l FROM source LIMIT 1`,
+			[]shardflow.Row{{`{"a":1}`, `{"y":[1,2]}`, `[{"b":2}]`}}},
 		{"backquotes and spark names", "SELECT `partitionKey` AS `key` FROM source WHERE sequenceNumber = '" + recs[0][3].(string) + "'",
 			[]shardflow.Row{{"pk0"}}},
 	} {
@@ -230,4 +237,97 @@ func TestErrorsAtStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLanes runs statements on batches large enough to be split across
+// DuckDB connections: a row-local statement (projections and filters) gives
+// every row, in input order, and a malformed record in strict mode is still
+// named; a statement that is not row-local runs on one connection.
+func TestLanes(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: the transform uses one connection")
+	}
+	const n = 3*4096 + 5
+	var recs []shardflow.Row
+	for i := range n {
+		recs = append(recs, rec(fmt.Sprintf("shardId-%012d", i%3), i, fmt.Appendf(nil, `{"id": %d, "data": "c%d", "date": "2026-11-25 10:00:00"}`, i, i%5)))
+	}
+	lanes := regexp.MustCompile(`msg="sql prepared".* lanes=(\d+)`)
+	prepare := func(t *testing.T, cfg batchsql.Config) (*batchsql.Transform, int) {
+		t.Helper()
+		var logs bytes.Buffer
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		xf, _ := newTransform(t, cfg)
+		m := lanes.FindStringSubmatch(logs.String())
+		if m == nil {
+			t.Fatalf("no lanes in the debug log:\n%s", logs.String())
+		}
+		k, _ := strconv.Atoi(m[1])
+		return xf, k
+	}
+
+	t.Run("projection", func(t *testing.T) {
+		xf, k := prepare(t, batchsql.Config{SQL: blogSQL})
+		if k < 2 {
+			t.Fatalf("the blog's query runs on %d connection(s), want several", k)
+		}
+		rows := apply(t, xf, recs...)
+		if len(rows) != n {
+			t.Fatalf("%d rows, want %d", len(rows), n)
+		}
+		for i, r := range rows {
+			if r[0] != strconv.Itoa(i) {
+				t.Fatalf("row %d: partitionKey %v, want %d: not in input order", i, r[0], i)
+			}
+		}
+	})
+	t.Run("filter", func(t *testing.T) {
+		xf, k := prepare(t, batchsql.Config{SQL: `SELECT partitionKey FROM source WHERE shardId LIKE '%2' AND partitionKey LIKE '%7'`})
+		if k < 2 {
+			t.Fatalf("the filter runs on %d connection(s), want several", k)
+		}
+		var want []shardflow.Row
+		for i := range n {
+			if i%3 == 2 && i%10 == 7 {
+				want = append(want, shardflow.Row{"pk" + strconv.Itoa(i)})
+			}
+		}
+		if d := cmp.Diff(want, apply(t, xf, recs...)); d != "" {
+			t.Errorf("rows (-want +got):\n%s", d)
+		}
+	})
+	t.Run("strict", func(t *testing.T) {
+		xf, _ := prepare(t, batchsql.Config{SQL: blogSQL, Strict: true})
+		bad := slices.Clone(recs)
+		bad[9000] = rec("shardId-000000000009", 9000, []byte(`{"id": 3, "data": "Fra`))
+		_, err := xf.Apply(context.Background(), &shardflow.Batch{ID: 1, Rows: bad})
+		var re *batchsql.RowError
+		if !errors.As(err, &re) || re.SequenceNumber != bad[9000][3] {
+			t.Fatalf("got %v, want a *RowError naming %s", err, bad[9000][3])
+		}
+	})
+	t.Run("not row-local", func(t *testing.T) {
+		for _, q := range []string{
+			`SELECT e.data AS country, count(*) AS n FROM (SELECT from_json(CAST(data AS STRING), 'id BIGINT, data STRING') AS e FROM source) GROUP BY 1 ORDER BY 1`,
+			`SELECT partitionKey, row_number() OVER () AS i FROM source`,
+			`SELECT partitionKey FROM source LIMIT 5`,
+			`SELECT a.partitionKey FROM source a JOIN source b USING (sequenceNumber)`,
+			`SELECT 1 AS one`,
+		} {
+			if _, k := prepare(t, batchsql.Config{SQL: q}); k != 1 {
+				t.Errorf("%s: runs on %d connections, want 1", q, k)
+			}
+		}
+		// Row-local, but Init's TEMP macro exists on the first connection
+		// only.
+		xf, k := prepare(t, batchsql.Config{SQL: `SELECT plus1(subSequenceNumber) AS s FROM source`, Init: []string{"CREATE TEMP MACRO plus1(x) AS x + 1"}})
+		if rows := apply(t, xf, recs...); k != 1 || len(rows) != n || rows[n-1][0] != int64(1) {
+			t.Errorf("with a TEMP macro: %d connections, %d rows", k, len(rows))
+		}
+		xf, _ = prepare(t, batchsql.Config{SQL: `SELECT e.data AS country, count(*) AS n FROM (SELECT from_json(CAST(data AS STRING), 'id BIGINT, data STRING') AS e FROM source) GROUP BY 1 ORDER BY 1`})
+		want := []shardflow.Row{{"c0", int64(2459)}, {"c1", int64(2459)}, {"c2", int64(2459)}, {"c3", int64(2458)}, {"c4", int64(2458)}} // 12293 = 5·2458 + 3
+		if d := cmp.Diff(want, apply(t, xf, recs...)); d != "" {
+			t.Errorf("rows (-want +got):\n%s", d)
+		}
+	})
 }
