@@ -692,3 +692,38 @@ func TestWorkersLeaseTableThrottled(t *testing.T) {
 	t.Logf("%d records, %d rows; %d lease-table calls throttled; %d batches abandoned and %d leases lost on the way", f.total(), len(rows), th.n, abandoned, lost)
 	th.mu.Unlock()
 }
+
+func TestWorkersEnhancedFanOut(t *testing.T) {
+	f := newFarm(t, 6)
+	f.extra = []string{"--source-option", "kinesis.consumerType=SubscribeToShard", "--source-option", "kinesis.consumerName=workers"}
+	f.produce(12, 0, 10)
+	for _, id := range []string{"w1", "w2", "w3"} {
+		f.start(id)
+	}
+	f.waitOwners(map[string]int{"w1": 2, "w2": 2, "w3": 2}, 60*time.Second)
+	f.produce(12, 10, 30)
+	rows := f.waitAll(60 * time.Second)
+	for _, id := range []string{"w1", "w2", "w3"} {
+		f.stop(f.workers[id])
+	}
+	if dups := f.check(rows); len(dups) > 0 {
+		t.Errorf("%d records written more than once: %v", len(dups), dups)
+	}
+	// The workers share one consumer, and none of them deregisters it.
+	out, err := f.kc.ListStreamConsumers(context.Background(), &kinesis.ListStreamConsumersInput{StreamARN: f.streamARN()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Consumers) != 1 || aws.ToString(out.Consumers[0].ConsumerName) != "workers" {
+		t.Errorf("consumers after the workers stopped: %+v; want the one shared consumer left registered", out.Consumers)
+	}
+}
+
+func (f *farm) streamARN() *string {
+	f.t.Helper()
+	out, err := f.kc.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(f.stream)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out.StreamDescriptionSummary.StreamARN
+}
