@@ -111,7 +111,10 @@ type Coordinator struct {
 	renewals, writes, reads, failures             atomic.Int64
 }
 
-// held is a lease this worker holds.
+// held is a lease this worker holds. mu serialises the writes to the
+// lease; counter, renewedAt and gone change with both mu and the
+// coordinator's mu held, so either lock suffices to read them; the other
+// fields are guarded by the coordinator's mu.
 type held struct {
 	mu        sync.Mutex // one write at a time per lease
 	counter   int64
@@ -338,6 +341,7 @@ func (c *Coordinator) Sync(ctx context.Context, listed []engine.ShardInfo, mine 
 		id string
 		h  *held
 		m  engine.Held
+		to string
 	}
 	var moves []move
 	for id, m := range mine {
@@ -349,17 +353,17 @@ func (c *Coordinator) Sync(ctx context.Context, listed []engine.ShardInfo, mine 
 		h.pos = &p
 		h.lag = m.MillisBehindLatest
 		if m.Finished || h.handoffTo != "" {
-			moves = append(moves, move{id, h, m})
+			to := ""
+			if !m.Finished {
+				to = h.handoffTo
+			}
+			moves = append(moves, move{id, h, m, to})
 		}
 	}
 	c.mu.Unlock()
 	var errs []error
 	for _, mv := range moves {
-		to := ""
-		if !mv.m.Finished {
-			to = mv.h.handoffTo
-		}
-		if err := c.release(ctx, mv.id, mv.h, mv.m, to); err != nil {
+		if err := c.release(ctx, mv.id, mv.h, mv.m, mv.to); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -433,8 +437,8 @@ func (c *Coordinator) release(ctx context.Context, id string, h *held, m engine.
 		c.failures.Add(1)
 		return fmt.Errorf("release the lease of shard %s: %w", id, err)
 	}
-	h.gone = true
 	c.mu.Lock()
+	h.gone = true
 	delete(c.held, id)
 	c.mu.Unlock()
 	switch {
@@ -451,8 +455,8 @@ func (c *Coordinator) release(ctx context.Context, id string, h *held, m engine.
 
 // dropLost forgets a lease another worker holds now.
 func (c *Coordinator) dropLost(id string, h *held, why string) {
-	h.gone = true
 	c.mu.Lock()
+	h.gone = true
 	if c.held[id] == h {
 		delete(c.held, id)
 	}
@@ -522,12 +526,15 @@ func (c *Coordinator) renew(ctx context.Context, id string, h *held) {
 	}
 	c.renewals.Add(1)
 	it := decodeItem(out.Attributes)
+	c.mu.Lock()
 	h.counter = it.Counter
 	h.renewedAt = sent
-	if it.Pending != "" && it.Pending != c.cfg.WorkerID && h.handoffTo == "" {
-		c.mu.Lock()
+	asked := it.Pending != "" && it.Pending != c.cfg.WorkerID && h.handoffTo == ""
+	if asked {
 		h.handoffTo = it.Pending
-		c.mu.Unlock()
+	}
+	c.mu.Unlock()
+	if asked {
 		c.log.Info("lease asked for: handing it over after the running batch", "shard", id, "to", it.Pending)
 		c.signal()
 	}
@@ -831,12 +838,14 @@ func (c *Coordinator) Close(ctx context.Context, release bool, mine map[string]e
 	if !release {
 		return nil
 	}
+	type final struct {
+		h  *held
+		m  engine.Held
+		to string
+	}
 	c.mu.Lock()
-	hs := maps.Clone(c.held)
-	c.mu.Unlock()
-	var errs []error
-	for _, id := range slices.Sorted(maps.Keys(hs)) {
-		h := hs[id]
+	fs := make(map[string]final, len(c.held))
+	for id, h := range c.held {
 		m, ok := mine[id]
 		if !ok {
 			m = engine.Held{Next: h.start}
@@ -844,7 +853,13 @@ func (c *Coordinator) Close(ctx context.Context, release bool, mine map[string]e
 				m.Next = *h.pos
 			}
 		}
-		if err := c.release(ctx, id, h, m, h.handoffTo); err != nil {
+		fs[id] = final{h, m, h.handoffTo}
+	}
+	c.mu.Unlock()
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(fs)) {
+		f := fs[id]
+		if err := c.release(ctx, id, f.h, f.m, f.to); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -127,7 +127,7 @@ func (f *farm) stop(w *farmWorker) {
 	select {
 	case err := <-done:
 		if err != nil {
-			f.t.Errorf("worker %s: %v\n%s", w.id, err, tail(w.log.String(), 3000))
+			f.t.Errorf("worker %s: %v\n%s", w.id, err, tail(w.log.String(), 60000))
 		}
 	case <-time.After(30 * time.Second):
 		f.t.Fatalf("worker %s did not stop within 30 s\n%s", w.id, tail(w.log.String(), 3000))
