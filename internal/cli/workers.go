@@ -73,12 +73,9 @@ func setupWorker(ctx context.Context, job *Job, flagID string, log *slog.Logger)
 	if id == "" {
 		id = defaultWorkerID()
 	}
-	table := o.String("shardflow.lease.tableName")
-	if table == "" && o.Has("kinesis.dynamodb.tableName") {
-		table = o.String("kinesis.dynamodb.tableName") + "-leases"
-	}
-	if table == "" {
-		return nil, usage("worker mode (shardflow.coordination=DYNAMODB) needs a lease table: set shardflow.lease.tableName (or kinesis.dynamodb.tableName, whose name with \"-leases\" appended is then used)")
+	table, err := leaseTableName(o)
+	if err != nil {
+		return nil, err
 	}
 	shared := job.CheckpointLocation
 	job.CheckpointLocation = workerLocation(shared, id)
@@ -115,4 +112,17 @@ func setupWorker(ctx context.Context, job *Job, flagID string, log *slog.Logger)
 	}
 	log.Info("worker mode", "workerId", id, "leaseTable", table, "checkpoint", job.CheckpointLocation)
 	return &workerMode{id: id, coord: coord, peers: peers}, nil
+}
+
+// leaseTableName is the worker-mode lease table the options name:
+// shardflow.lease.tableName, else kinesis.dynamodb.tableName + "-leases".
+func leaseTableName(o shardflow.Options) (string, error) {
+	table := o.String("shardflow.lease.tableName")
+	if table == "" && o.Has("kinesis.dynamodb.tableName") {
+		table = o.String("kinesis.dynamodb.tableName") + "-leases"
+	}
+	if table == "" {
+		return "", usage("worker mode (shardflow.coordination=DYNAMODB) needs a lease table: set shardflow.lease.tableName (or kinesis.dynamodb.tableName, whose name with \"-leases\" appended is then used)")
+	}
+	return table, nil
 }

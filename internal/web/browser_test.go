@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/shardflow/shardflow"
+	"github.com/shardflow/shardflow/internal/engine"
+	"github.com/shardflow/shardflow/internal/web"
 )
 
 // chromiumPath returns Debian's chromium, which scripts/install-deps.sh
@@ -212,5 +215,46 @@ func TestDashboardInBrowser(t *testing.T) {
 	defer mu.Unlock()
 	if len(consoleErrs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(consoleErrs, "\n"))
+	}
+}
+
+// TestDashboardShowsWorker: in worker mode the query card shows the
+// worker's id and its leases held, taken and lost.
+func TestDashboardShowsWorker(t *testing.T) {
+	chromium := chromiumPath(t)
+	s := web.New(web.Config{Info: web.Info{Name: "orders-etl"}})
+	l := s.Listener()
+	l.QueryStarted(shardflow.QueryStarted{ID: "id-1", RunID: "run-1", Name: "orders-etl"})
+	l.QueryProgress(shardflow.Progress{BatchID: 1, Timestamp: time.Now().UTC().Format(time.RFC3339Nano),
+		Sources: []engine.SourceProgress{{Metrics: map[string]string{
+			"leasesHeld": "4", "leasesTaken": "2", "leasesLost": "1", "leasesHandedOff": "3", "leasesReceived": "0", "workerId": "worker-a",
+		}}}})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	actx, acancel := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()))
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("query"))); err != nil {
+		t.Fatalf("open the dashboard: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		text, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("query")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(text, "worker-a") && strings.Contains(text, "4 held · 2 taken · 1 lost") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the query card does not show the worker and its leases:\n%s", text)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -73,6 +73,7 @@ type Server struct {
 	shards    map[string]Shard
 	lastErr   *ErrorInfo
 	lastBatch time.Time
+	worker    *Worker
 }
 
 // New returns a server; attach its Listener to the query.
@@ -120,6 +121,9 @@ func (s *Server) progress(p shardflow.Progress) {
 	}
 	s.history = slices.Delete(s.history, 0, cut)
 	for _, src := range p.Sources {
+		if w := workerOf(src.Metrics); w != nil {
+			s.worker = w
+		}
 		for id, sp := range src.Shards {
 			sh := s.shards[id]
 			sh.ID, sh.State, sh.Parents = id, string(sp.State), sp.Parents
@@ -154,6 +158,39 @@ type ProgressResponse struct {
 	Shards []Shard `json:"shards"`
 	// LastError is the error that ended the query, or null.
 	LastError *ErrorInfo `json:"lastError"`
+	// Worker is this worker's id and lease counters in worker mode
+	// (shardflow.coordination=DYNAMODB), as of the last batch; null
+	// otherwise.
+	Worker *Worker `json:"worker"`
+}
+
+// Worker is a worker's lease counters in /api/progress (worker mode).
+type Worker struct {
+	ID string `json:"id"`
+	// LeasesHeld are the shard leases the worker holds.
+	LeasesHeld int64 `json:"leasesHeld"`
+	// LeasesTaken and LeasesLost count leases taken over from a worker
+	// that stopped renewing them, and taken over from this one.
+	LeasesTaken int64 `json:"leasesTaken"`
+	LeasesLost  int64 `json:"leasesLost"`
+	// LeasesHandedOff and LeasesReceived count planned handoffs, out and in.
+	LeasesHandedOff int64 `json:"leasesHandedOff"`
+	LeasesReceived  int64 `json:"leasesReceived"`
+}
+
+// workerOf reads the lease counters a worker's progress records carry in
+// their source metrics; nil outside worker mode.
+func workerOf(m map[string]string) *Worker {
+	id, ok := m["workerId"]
+	if !ok {
+		return nil
+	}
+	n := func(k string) int64 {
+		v, _ := strconv.ParseInt(m[k], 10, 64)
+		return v
+	}
+	return &Worker{ID: id, LeasesHeld: n("leasesHeld"), LeasesTaken: n("leasesTaken"), LeasesLost: n("leasesLost"),
+		LeasesHandedOff: n("leasesHandedOff"), LeasesReceived: n("leasesReceived")}
 }
 
 // QueryInfo describes the query.
@@ -213,6 +250,10 @@ func (s *Server) Progress(since int64) ProgressResponse {
 		q.Options = map[string]map[string]string{}
 	}
 	r := ProgressResponse{Query: q, RecentProgress: []shardflow.Progress{}, Shards: []Shard{}, LastError: s.lastErr}
+	if s.worker != nil {
+		w := *s.worker
+		r.Worker = &w
+	}
 	for _, p := range s.history {
 		if p.BatchID > since {
 			r.RecentProgress = append(r.RecentProgress, p)

@@ -13,6 +13,11 @@
 // The shard label is bounded by the shards the query holds: the series of a
 // shard are deleted once the shard is finished (read to its end after a
 // reshard) or no longer tracked.
+//
+// In worker mode (shardflow.coordination=DYNAMODB) the lease coordinator's
+// counters, which every progress record carries in its source metrics, become
+// the shardflow_leases_* and shardflow_lease_* metrics; they are absent
+// otherwise.
 package prom
 
 import (
@@ -51,7 +56,8 @@ type Metrics struct {
 	running       prometheus.Gauge
 	failures      prometheus.Counter
 
-	stats *statsCollector
+	stats  *statsCollector
+	leases *leaseCollector
 
 	mu       sync.Mutex // guards the fields below; progress arrives on the query goroutine, scrapes on others
 	held     map[string]bool
@@ -98,13 +104,14 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "query", Name: "failures_total",
 			Help: "Query runs that ended with an error."}),
 		stats:    &statsCollector{},
+		leases:   &leaseCollector{last: map[string]int64{}, total: map[string]int64{}},
 		held:     map[string]bool{},
 		finished: map[string]bool{},
 	}
 	for _, c := range []prometheus.Collector{
 		m.sourceRecords, m.sourceBytes, m.lag, m.shards, m.sinkRecords, m.inputRows, m.batches, m.batchDuration,
 		m.phaseDuration, m.ckptWrite, m.inputRate, m.processRate, m.lastBatch, m.dataLoss, m.reshards,
-		m.running, m.failures, m.stats,
+		m.running, m.failures, m.stats, m.leases,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("prom: register shardflow metrics: %w", err)
@@ -121,6 +128,7 @@ func (m *Metrics) Listener() shardflow.Listener {
 		QueryProgress: m.observe,
 		QueryTerminated: func(e shardflow.QueryTerminated) {
 			m.running.Set(0)
+			m.leases.stopped()
 			if e.Err != nil {
 				m.failures.Inc()
 			}
@@ -166,6 +174,10 @@ func (m *Metrics) observe(p shardflow.Progress) {
 	}
 	if ms, ok := p.DurationMs["walCommit"]; ok {
 		m.ckptWrite.Observe(float64(ms) / 1000)
+	}
+
+	for _, src := range p.Sources {
+		m.leases.observe(src.Metrics)
 	}
 
 	m.mu.Lock()
@@ -283,5 +295,101 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descSinkWritten, st.Records)
 		counter(descSinkRetries, st.RecordRetries)
 		counter(descSinkFailures, st.BatchFailures)
+	}
+}
+
+// leaseCollector reports a worker's lease counters (worker mode), taken from
+// the source metrics of its progress records. It reports nothing until a
+// record carries them.
+type leaseCollector struct {
+	mu     sync.Mutex
+	seen   bool
+	worker string
+	held   int64
+	last   map[string]int64 // each counter's last reported value
+	total  map[string]int64 // each counter's count since New
+}
+
+var (
+	descLeasesHeld = prometheus.NewDesc(namespace+"_leases_held",
+		"Shard leases this worker holds (worker mode), at the last batch; 0 once the query ended.", nil, nil)
+	descWorker = prometheus.NewDesc(namespace+"_worker_info",
+		"Always 1 in worker mode; worker_id is the id this worker has in the lease table.", []string{"worker_id"}, nil)
+	// leaseCounters are the coordinator's counters, by source metrics key.
+	leaseCounters = []struct {
+		key  string
+		desc *prometheus.Desc
+	}{
+		{"leasesTaken", prometheus.NewDesc(namespace+"_leases_taken_total",
+			"Shard leases this worker took over from another worker that had stopped renewing them (worker mode).", nil, nil)},
+		{"leasesLost", prometheus.NewDesc(namespace+"_leases_lost_total",
+			"Shard leases another worker took over from this worker before it handed them over (worker mode).", nil, nil)},
+		{"leasesHandedOff", prometheus.NewDesc(namespace+"_leases_handed_off_total",
+			"Shard leases this worker handed over to the worker that asked for them, after committing (worker mode).", nil, nil)},
+		{"leasesReceived", prometheus.NewDesc(namespace+"_leases_received_total",
+			"Shard leases another worker handed over to this worker (worker mode).", nil, nil)},
+		{"leaseStealsAsked", prometheus.NewDesc(namespace+"_lease_steals_asked_total",
+			"Handoffs this worker asked of the worker with the most leases, to balance (worker mode).", nil, nil)},
+		{"leaseRenewals", prometheus.NewDesc(namespace+"_lease_renewals_total",
+			"Lease renewals this worker wrote (worker mode).", nil, nil)},
+		{"leaseTableReads", prometheus.NewDesc(namespace+"_lease_table_reads_total",
+			"Lease table reads this worker made: scan pages and item reads (worker mode).", nil, nil)},
+		{"leaseTableWrites", prometheus.NewDesc(namespace+"_lease_table_writes_total",
+			"Lease table writes this worker made (worker mode).", nil, nil)},
+		{"leaseTableFailures", prometheus.NewDesc(namespace+"_lease_table_failures_total",
+			"Lease table calls that failed, other than a lost conditional write (worker mode).", nil, nil)},
+	}
+)
+
+// observe takes the lease counters from a source's progress metrics.
+func (c *leaseCollector) observe(metrics map[string]string) {
+	held, err := strconv.ParseInt(metrics["leasesHeld"], 10, 64)
+	if err != nil {
+		return // not worker mode
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen, c.held, c.worker = true, held, metrics["workerId"]
+	for _, lc := range leaseCounters {
+		v, err := strconv.ParseInt(metrics[lc.key], 10, 64)
+		if err != nil || v < 0 {
+			continue
+		}
+		if v < c.last[lc.key] {
+			c.total[lc.key] += v // a new coordinator counts from 0 again
+		} else {
+			c.total[lc.key] += v - c.last[lc.key]
+		}
+		c.last[lc.key] = v
+	}
+}
+
+// stopped: the query ended, and with it this worker's leases.
+func (c *leaseCollector) stopped() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = 0
+}
+
+func (c *leaseCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descLeasesHeld
+	ch <- descWorker
+	for _, lc := range leaseCounters {
+		ch <- lc.desc
+	}
+}
+
+func (c *leaseCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.seen {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descLeasesHeld, prometheus.GaugeValue, float64(c.held))
+	if c.worker != "" {
+		ch <- prometheus.MustNewConstMetric(descWorker, prometheus.GaugeValue, 1, c.worker)
+	}
+	for _, lc := range leaseCounters {
+		ch <- prometheus.MustNewConstMetric(lc.desc, prometheus.CounterValue, float64(c.total[lc.key]))
 	}
 }

@@ -121,7 +121,7 @@ function drawLineage(shards) {
   if (shards.length === 0) box.textContent = "no shard yet";
 }
 
-function drawQuery(q, err) {
+function drawQuery(q, err, worker) {
   document.getElementById("q-name").textContent = q.name || "";
   const st = document.getElementById("q-status");
   st.textContent = q.status;
@@ -130,6 +130,10 @@ function drawQuery(q, err) {
   const up = q.uptimeSeconds ? Math.round(q.uptimeSeconds) + " s" : "";
   const items = [["name", q.name], ["id", q.id], ["run id", q.runId], ["source", q.source], ["sink", q.sink],
     ["trigger", q.trigger], ["checkpoint", q.checkpoint], ["status", q.status], ["uptime", up]];
+  if (worker) { // worker mode: this worker's id and lease counters
+    items.push(["worker", worker.id],
+      ["leases", worker.leasesHeld + " held · " + worker.leasesTaken + " taken · " + worker.leasesLost + " lost"]);
+  }
   dl.replaceChildren(...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v || "")]));
   const opts = document.getElementById("options");
   opts.replaceChildren(...Object.keys(q.options || {}).sort().map(scope => {
@@ -158,7 +162,7 @@ async function poll() {
       for (const p of data.recentProgress) if (!history.length || p.batchId > history[history.length - 1].batchId) history.push(p);
       const cut = Date.now() - WINDOW_MS;
       history = history.filter(p => ts(p) >= cut);
-      drawQuery(data.query, data.lastError);
+      drawQuery(data.query, data.lastError, data.worker);
       drawLineage(data.shards);
       drawBatches();
       drawCharts();
