@@ -59,3 +59,18 @@ type Store interface {
 	// Location is the checkpoint's location as the user gave it, for messages.
 	Location() string
 }
+
+// BatchDeleter is implemented by a Store that can delete many objects in
+// fewer calls than one Delete each (S3 DeleteObjects, DynamoDB
+// BatchWriteItem). Callers that delete many objects, such as the engine's
+// purge of old log entries, test for it and fall back to Delete.
+type BatchDeleter interface {
+	// DeleteMany removes the named objects. Unlike Delete, a name with no
+	// object is not an error, and a name may appear more than once. Every
+	// name is checked first: an invalid one is an error (wrapping neither
+	// ErrExist nor ErrNotExist) and nothing is deleted. A nil error means
+	// none of the objects exists any more; after an error, some of them
+	// may remain. Like every write, it is refused with an error wrapping
+	// ErrLocked once the store's Lock was lost.
+	DeleteMany(ctx context.Context, names []string) error
+}

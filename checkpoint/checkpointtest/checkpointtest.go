@@ -40,6 +40,8 @@ func Run(t *testing.T, newStore func(t *testing.T) checkpoint.Store) {
 		{"CreateRace", testCreateRace},
 		{"CreateRace30Writers", testCreateRace30},
 		{"Purge", testPurge},
+		{"DeleteMany", testDeleteMany},
+		{"DeleteManyInvalid", testDeleteManyInvalid},
 		{"Put", testPut},
 		{"ReadMissing", testReadMissing},
 		{"List", testList},
@@ -188,6 +190,99 @@ func testPurge(t *testing.T, s checkpoint.Store) {
 	// A purged name may be written again (a checkpoint recreated from scratch).
 	mustCreate(t, s, "offsets/0", []byte("new"))
 	wantContent(t, s, "offsets/0", []byte("new"))
+}
+
+// batchDeleter returns the store's checkpoint.BatchDeleter, and skips the
+// test for a store without one.
+func batchDeleter(t *testing.T, s checkpoint.Store) checkpoint.BatchDeleter {
+	t.Helper()
+	bd, ok := s.(checkpoint.BatchDeleter)
+	if !ok {
+		t.Skipf("%T does not implement checkpoint.BatchDeleter", s)
+	}
+	return bd
+}
+
+// testDeleteMany is the engine's purge with a BatchDeleter: one call
+// deletes the entries that fell out of retention, more than one request's
+// worth for a store with small limits (DynamoDB takes 25 deletes per
+// call), along with names that do not exist, a name given twice and a
+// large object.
+func testDeleteMany(t *testing.T, s checkpoint.Store) {
+	bd := batchDeleter(t, s)
+	ctx := t.Context()
+	const n, keep = 60, 10
+	for i := range n {
+		mustCreate(t, s, fmt.Sprintf("offsets/%d", i), []byte("o"))
+		mustCreate(t, s, fmt.Sprintf("commits/%d", i), []byte("c"))
+	}
+	mustCreate(t, s, "metadata", []byte("m"))
+	big := bytes.Repeat([]byte("large object "), 80_000) // over a DynamoDB item
+	mustCreate(t, s, "sinks/big/a", big)
+	if err := s.Put(ctx, "sinks/big/b", big); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i := range n - keep {
+		names = append(names, fmt.Sprintf("commits/%d", i), fmt.Sprintf("offsets/%d", i))
+	}
+	names = append(names, "offsets/3", "offsets/1000", "never/created", "sinks/big/a", "sinks/big/b")
+	if err := bd.DeleteMany(ctx, names); err != nil {
+		t.Fatalf("DeleteMany of %d names: %v", len(names), err)
+	}
+	var want []string
+	for i := n - keep; i < n; i++ {
+		want = append(want, fmt.Sprint(i))
+	}
+	slices.Sort(want)
+	wantList(t, s, "offsets", want)
+	wantList(t, s, "commits", want)
+	wantList(t, s, "sinks/big", nil)
+	wantList(t, s, "", []string{"metadata"})
+	for _, name := range []string{"offsets/0", "commits/49", "sinks/big/a", "sinks/big/b"} {
+		if _, err := s.Read(ctx, name); !errors.Is(err, checkpoint.ErrNotExist) {
+			t.Fatalf("Read(%s) after DeleteMany = %v, want ErrNotExist", name, err)
+		}
+	}
+	// Nothing to do, or only missing names: no error.
+	if err := bd.DeleteMany(ctx, nil); err != nil {
+		t.Fatalf("DeleteMany(nil) = %v", err)
+	}
+	if err := bd.DeleteMany(ctx, names); err != nil {
+		t.Fatalf("DeleteMany of deleted names = %v, want nil", err)
+	}
+	wantList(t, s, "offsets", want)
+	// A deleted name may be written again, and deleted again.
+	mustCreate(t, s, "offsets/0", []byte("new"))
+	wantContent(t, s, "offsets/0", []byte("new"))
+	mustCreate(t, s, "sinks/big/a", big[:1000])
+	wantContent(t, s, "sinks/big/a", big[:1000])
+	if err := bd.DeleteMany(ctx, []string{"offsets/0", "sinks/big/a"}); err != nil {
+		t.Fatal(err)
+	}
+	wantList(t, s, "offsets", want)
+	wantList(t, s, "sinks/big", nil)
+}
+
+// testDeleteManyInvalid: an invalid name or a done context deletes nothing.
+func testDeleteManyInvalid(t *testing.T, s checkpoint.Store) {
+	bd := batchDeleter(t, s)
+	ctx := t.Context()
+	mustCreate(t, s, "offsets/1", []byte("o"))
+	mustCreate(t, s, "offsets/2", []byte("o"))
+	for _, bad := range []string{"", "../x", "offsets/a b", "x/"} {
+		err := bd.DeleteMany(ctx, []string{"offsets/1", bad, "offsets/2"})
+		if err == nil || errors.Is(err, checkpoint.ErrNotExist) || errors.Is(err, checkpoint.ErrExist) {
+			t.Errorf("DeleteMany with %q = %v, want an invalid-name error", bad, err)
+		}
+	}
+	wantList(t, s, "offsets", []string{"1", "2"})
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := bd.DeleteMany(canceled, []string{"offsets/1"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("DeleteMany with a canceled context = %v, want context.Canceled", err)
+	}
+	wantList(t, s, "offsets", []string{"1", "2"})
 }
 
 func testPut(t *testing.T, s checkpoint.Store) {

@@ -20,6 +20,17 @@
 // object's head item is written only after its chunks, so readers see a
 // whole old or whole new object.
 //
+// DeleteMany (checkpoint.BatchDeleter), which the engine's purge uses,
+// deletes with BatchWriteItem, 25 items per call and no reads. A
+// BatchWriteItem cannot return what it deleted, so it is used only for
+// objects whose chunks the store knows: those it created, put or listed and
+// has not deleted since (up to 16384 names). Any other object is deleted as
+// Delete does, with a DeleteItem that returns the chunks to delete after it.
+// (If another process replaced such an object with a large one meanwhile,
+// that object's chunks are left behind in the table, where no read sees
+// them.) If the credentials may not call BatchWriteItem (AccessDenied),
+// DeleteMany deletes one by one from then on, as before it existed.
+//
 // Lock keeps a lease item taken with attribute_not_exists and renewed with a
 // condition on its version every LeaseTime/6; a process killed without
 // releasing blocks the next Lock for at most the lease time (30 s by
@@ -39,6 +50,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +61,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/shardflow/shardflow/checkpoint"
 	"github.com/shardflow/shardflow/checkpoint/internal/lease"
@@ -59,6 +72,7 @@ type API interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
@@ -122,9 +136,48 @@ type Store struct {
 
 	genMu sync.Mutex
 	gen   string // current generation; "" until known
+
+	mu      sync.Mutex
+	known   map[string][]string // object name -> its chunks' sort keys (none when inline); see DeleteMany
+	noBatch atomic.Bool         // BatchWriteItem was denied: DeleteMany deletes one by one
 }
 
-var _ checkpoint.Store = (*Store)(nil)
+var (
+	_ checkpoint.Store        = (*Store)(nil)
+	_ checkpoint.BatchDeleter = (*Store)(nil)
+)
+
+// maxKnown bounds Store.known: the retained log entries of a query (two per
+// batch, kinesis.minBatchesToRetain 100 by default) fit many times over.
+// Objects not in it are deleted one by one.
+const maxKnown = 1 << 14
+
+// remember records that object name exists with the given chunks, because
+// this store wrote it (replace: a newer write than any record) or listed it
+// (a record of a concurrent write is newer than the listing: keep it).
+func (s *Store) remember(name string, chunks []string, replace bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.known == nil {
+		s.known = make(map[string][]string)
+	}
+	if _, ok := s.known[name]; ok && !replace {
+		return
+	}
+	if _, ok := s.known[name]; ok || len(s.known) < maxKnown {
+		s.known[name] = chunks
+	}
+}
+
+// recall returns the chunks of object name and forgets it; ok is false
+// when the store does not know the object.
+func (s *Store) recall(name string) (chunks []string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	chunks, ok = s.known[name]
+	delete(s.known, name)
+	return chunks, ok
+}
 
 // New returns a store on cfg.Table, creating the table if missing.
 func New(ctx context.Context, cfg Config) (*Store, error) {
@@ -296,6 +349,7 @@ func (s *Store) Create(ctx context.Context, name string, data []byte) error {
 		ConditionExpression: aws.String("attribute_not_exists(sk)"),
 	})
 	if err == nil {
+		s.remember(name, chunks, true)
 		return nil
 	}
 	if isCCF(err) {
@@ -304,6 +358,7 @@ func (s *Store) Create(ctx context.Context, name string, data []byte) error {
 		out, gerr := s.c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pk, name), ConsistentRead: aws.Bool(true)})
 		if gerr == nil {
 			if w, ok := out.Item[attrWriter].(*types.AttributeValueMemberS); ok && w.Value == token {
+				s.remember(name, chunks, true)
 				return nil
 			}
 		}
@@ -333,9 +388,11 @@ func (s *Store) Put(ctx context.Context, name string, data []byte) error {
 		ReturnValues: types.ReturnValueAllOld,
 	})
 	if err != nil {
+		s.recall(name) // it may have been replaced: chunks unknown
 		s.deleteChunks(ctx, pk, chunks)
 		return s.opErr("put", name, err)
 	}
+	s.remember(name, chunks, true)
 	s.deleteChunks(ctx, pk, chunkKeys(out.Attributes))
 	return nil
 }
@@ -469,7 +526,8 @@ func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
 		ConsistentRead:            aws.Bool(true),
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": pk},
-		ProjectionExpression:      aws.String("sk"),
+		ProjectionExpression:      aws.String("#sk, #cid, #n"),
+		ExpressionAttributeNames:  map[string]string{"#sk": attrSK, "#cid": attrChunkID, "#n": attrChunks},
 	}
 	prefix := ""
 	if dir != "" {
@@ -494,6 +552,7 @@ func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
 				continue // deeper objects, chunks
 			}
 			names = append(names, n)
+			s.remember(sk.Value, chunkKeys(it), false)
 		}
 	}
 	slices.Sort(names)
@@ -515,6 +574,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		ConditionExpression: aws.String("attribute_exists(sk)"),
 		ReturnValues:        types.ReturnValueAllOld,
 	})
+	s.recall(name)
 	if isCCF(err) {
 		return fmt.Errorf("ddbstore: delete %s/%s: %w", s.location, name, checkpoint.ErrNotExist)
 	}
@@ -522,6 +582,110 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		return s.opErr("delete", name, err)
 	}
 	s.deleteChunks(ctx, pk, chunkKeys(out.Attributes))
+	return nil
+}
+
+// DeleteMany removes the named objects; missing ones are skipped. It
+// checks every name first. Objects whose chunks the store knows (see the
+// package documentation) go in BatchWriteItem calls of 25 deletes, their
+// chunks in more calls once the heads are gone; any other object is
+// deleted as Delete does.
+func (s *Store) DeleteMany(ctx context.Context, names []string) error {
+	for _, name := range names {
+		if err := s.check(ctx, "delete", name, true); err != nil {
+			return err
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	pk, err := s.dataPK(ctx)
+	if err != nil {
+		return err
+	}
+	names = slices.Compact(slices.Sorted(slices.Values(names))) // a key twice in one call is an error
+	var heads, chunks []string
+	var errs []error
+	one := func(name string) {
+		if err := s.Delete(ctx, name); err != nil && !errors.Is(err, checkpoint.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	for _, name := range names {
+		c, ok := s.recall(name)
+		if !ok || s.noBatch.Load() {
+			one(name)
+			continue
+		}
+		heads = append(heads, name)
+		chunks = append(chunks, c...)
+	}
+	if err := s.batchDelete(ctx, pk, heads); err != nil {
+		if !accessDenied(err) {
+			// The heads not deleted are forgotten, so a later delete
+			// reads their chunks; theirs must stay.
+			return errors.Join(append(errs, fmt.Errorf("ddbstore: delete %d objects of %s: %w", len(heads), s.location, err))...)
+		}
+		// An IAM policy written before DeleteMany existed: no
+		// dynamodb:BatchWriteItem. A head deleted by an earlier call
+		// is now missing, which Delete tells and one ignores.
+		s.noBatch.Store(true)
+		for _, name := range heads {
+			one(name)
+		}
+		return errors.Join(errs...)
+	}
+	// Like deleteChunks: a failure leaves garbage that no read sees.
+	_ = s.batchDelete(context.WithoutCancel(ctx), pk, chunks)
+	return errors.Join(errs...)
+}
+
+const (
+	// maxBatchWrite is the most requests one BatchWriteItem takes.
+	maxBatchWrite = 25
+	// batchAttempts bounds the BatchWriteItem calls for one group of
+	// items that DynamoDB keeps returning unprocessed (throttled).
+	batchAttempts = 10
+	// batchBackoff is the first wait before calling again with the
+	// unprocessed items; it doubles up to batchBackoffMax.
+	batchBackoff    = 50 * time.Millisecond
+	batchBackoffMax = 5 * time.Second
+)
+
+// batchDelete deletes the items with sort keys sks under pk with
+// BatchWriteItem, retrying unprocessed items with exponential backoff and
+// jitter (throttling of a whole call is the SDK retryer's). It checks the
+// lease before each call.
+func (s *Store) batchDelete(ctx context.Context, pk types.AttributeValue, sks []string) error {
+	for group := range slices.Chunk(sks, maxBatchWrite) {
+		reqs := make([]types.WriteRequest, len(group))
+		for i, sk := range group {
+			reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(pk, sk)}}
+		}
+		for attempt := 0; len(reqs) > 0; attempt++ {
+			if attempt == batchAttempts {
+				return fmt.Errorf("%d items still unprocessed after %d BatchWriteItem calls", len(reqs), attempt)
+			}
+			if attempt > 0 {
+				d := min(batchBackoff<<(attempt-1), batchBackoffMax)
+				t := time.NewTimer(d/2 + mrand.N(d/2+1))
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				case <-t.C:
+				}
+			}
+			if h := s.held.Load(); h != nil && h.Lost() {
+				return fmt.Errorf("%w: the lease on %s was lost (another process took it over, or it could not be renewed in time)", checkpoint.ErrLocked, s.location)
+			}
+			out, err := s.c.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: reqs}})
+			if err != nil {
+				return err
+			}
+			reqs = out.UnprocessedItems[s.table]
+		}
+	}
 	return nil
 }
 
@@ -629,6 +793,11 @@ func key(pk types.AttributeValue, name string) map[string]types.AttributeValue {
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func accessDenied(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException"
+}
 
 func isCCF(err error) bool {
 	var ccf *types.ConditionalCheckFailedException

@@ -66,7 +66,10 @@ type Store struct {
 	locks map[*os.File]struct{}
 }
 
-var _ checkpoint.Store = (*Store)(nil)
+var (
+	_ checkpoint.Store        = (*Store)(nil)
+	_ checkpoint.BatchDeleter = (*Store)(nil)
+)
 
 // New opens the checkpoint in dir, creating the directory (and its parents)
 // if absent. Unless another Store holds the checkpoint's lock, it removes
@@ -272,6 +275,48 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	}
 	if err := s.syncDir(parent(name)); err != nil {
 		return s.opErr("delete", name, err)
+	}
+	return nil
+}
+
+// DeleteMany removes the named objects; missing ones are skipped. It
+// checks every name before it deletes any, and fsyncs each directory it
+// removed files from once, after all its removals.
+func (s *Store) DeleteMany(ctx context.Context, names []string) error {
+	for _, name := range names {
+		if err := s.check(ctx, "delete", name); err != nil {
+			return err
+		}
+	}
+	var dirs []string
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("fsstore: delete %q: %w", name, err)
+		}
+		fi, err := s.root.Lstat(name)
+		if err != nil {
+			if notObject(err) {
+				continue
+			}
+			return s.opErr("delete", name, err)
+		}
+		if fi.IsDir() {
+			continue
+		}
+		if err := s.root.Remove(name); err != nil {
+			if notObject(err) {
+				continue
+			}
+			return s.opErr("delete", name, err)
+		}
+		if d := parent(name); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, d := range dirs {
+		if err := s.syncDir(d); err != nil {
+			return fmt.Errorf("fsstore: delete in %q of %s: %w", d, s.location, err)
+		}
 	}
 	return nil
 }

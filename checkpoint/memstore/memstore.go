@@ -28,7 +28,10 @@ type Store struct {
 	lockGen uint64 // incremented by each Lock and release: a stale release does nothing
 }
 
-var _ checkpoint.Store = (*Store)(nil)
+var (
+	_ checkpoint.Store        = (*Store)(nil)
+	_ checkpoint.BatchDeleter = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -117,6 +120,22 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("memstore: delete %q: %w", name, checkpoint.ErrNotExist)
 	}
 	delete(s.objects, name)
+	return nil
+}
+
+// DeleteMany removes the named objects; missing ones are skipped. It
+// checks every name before it deletes any.
+func (s *Store) DeleteMany(ctx context.Context, names []string) error {
+	for _, name := range names {
+		if err := check(ctx, "delete", name); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range names {
+		delete(s.objects, name)
+	}
 	return nil
 }
 

@@ -20,9 +20,11 @@
 // report a missing object, except for an object this Store itself created or
 // put and has not deleted since: those it knows exist, and the DeleteObject
 // alone does. The log entries the engine purges are such objects, so in
-// steady state a purge costs one request per entry and no reads. (If another
-// process deleted such an object meanwhile, Delete reports success instead of
-// checkpoint.ErrNotExist; nothing else changes.)
+// steady state a Delete costs one request and no reads. (If another process
+// deleted such an object meanwhile, Delete reports success instead of
+// checkpoint.ErrNotExist; nothing else changes.) DeleteMany
+// (checkpoint.BatchDeleter), which the engine's purge uses, is one
+// DeleteObjects request per 1000 names, and never reads.
 //
 // Retries with backoff on throttling (503 SlowDown) and 5xx answers are the
 // SDK client's standard retryer; give the client one (checkpoint/ckptopen
@@ -59,6 +61,7 @@ type API interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
@@ -144,7 +147,10 @@ func (s *Store) forget(name string) bool {
 	return ok
 }
 
-var _ checkpoint.Store = (*Store)(nil)
+var (
+	_ checkpoint.Store        = (*Store)(nil)
+	_ checkpoint.BatchDeleter = (*Store)(nil)
+)
 
 // New returns a store; it does no I/O.
 func New(cfg Config) (*Store, error) {
@@ -325,6 +331,51 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	}
 	if _, err := s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key(name))}); err != nil {
 		return s.opErr("delete", name, err)
+	}
+	return nil
+}
+
+// maxDeleteObjects is the most keys one DeleteObjects request takes.
+const maxDeleteObjects = 1000
+
+// DeleteMany removes the named objects with DeleteObjects requests (quiet
+// mode, up to 1000 keys each); S3 reports no error for a missing key. It
+// checks every name first, and the lease before each request.
+func (s *Store) DeleteMany(ctx context.Context, names []string) error {
+	for _, name := range names {
+		if err := s.check(ctx, "delete", name, true); err != nil {
+			return err
+		}
+	}
+	names = slices.Compact(slices.Sorted(slices.Values(names))) // a key twice in one request is an error
+	for chunk := range slices.Chunk(names, maxDeleteObjects) {
+		if err := s.check(ctx, "delete", chunk[0], true); err != nil {
+			return err
+		}
+		ids := make([]types.ObjectIdentifier, len(chunk))
+		for i, name := range chunk {
+			ids[i] = types.ObjectIdentifier{Key: aws.String(s.key(name))}
+		}
+		out, err := s.c.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(s.bucket),
+			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		for _, name := range chunk {
+			s.forget(name) // an unknown name costs a HeadObject in Delete, never a wrong answer
+		}
+		if err != nil {
+			return fmt.Errorf("s3store: delete %d objects under s3://%s/%s: %w", len(chunk), s.bucket, s.base, err)
+		}
+		var errs []error
+		for _, e := range out.Errors {
+			if aws.ToString(e.Code) == "NoSuchKey" {
+				continue
+			}
+			errs = append(errs, fmt.Errorf("s3store: delete s3://%s/%s: %s: %s", s.bucket, aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message)))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
 	}
 	return nil
 }

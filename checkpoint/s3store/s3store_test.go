@@ -3,6 +3,7 @@ package s3store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -145,6 +146,43 @@ func TestLostLeaseFencesWrites(t *testing.T) {
 	}
 }
 
+// TestLostLeaseFencesDeleteMany: DeleteMany, a write, is refused too.
+func TestLostLeaseFencesDeleteMany(t *testing.T) {
+	ctx := t.Context()
+	c := testenv.S3Client(t, testenv.FakeS3(t))
+	testenv.CreateBucket(t, c, "ckpt")
+	s := newStore(t, c, "ckpt", "q", 300*time.Millisecond)
+	if err := s.Create(ctx, "offsets/1", []byte("o")); err != nil {
+		t.Fatal(err)
+	}
+	release, err := s.Lock(ctx, "old run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ckpt"), Key: aws.String("q/#lease"),
+		Body: strings.NewReader(`{"owner":"new run","token":"y","beat":0,"leaseMs":300}`)}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := s.DeleteMany(ctx, []string{"offsets/0"})
+		if errors.Is(err, checkpoint.ErrLocked) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DeleteMany after the lease was taken over = %v, want ErrLocked", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := s.DeleteMany(ctx, []string{"offsets/1"}); !errors.Is(err, checkpoint.ErrLocked) {
+		t.Fatalf("DeleteMany after the lease was lost = %v, want ErrLocked", err)
+	}
+	if _, err := s.Read(ctx, "offsets/1"); err != nil {
+		t.Fatalf("offsets/1 after a refused DeleteMany: %v", err)
+	}
+}
+
 // methodCounter counts the requests of an S3 client by HTTP method.
 type methodCounter struct {
 	next http.RoundTripper
@@ -210,6 +248,48 @@ func TestDeleteRequests(t *testing.T) {
 	}
 	if _, err := s.Read(ctx, "offsets/2"); !errors.Is(err, checkpoint.ErrNotExist) {
 		t.Fatalf("Read after another store's Delete = %v, want ErrNotExist", err)
+	}
+}
+
+// TestDeleteManyRequests: DeleteMany is one POST (DeleteObjects) per 1000
+// names and never reads, whoever wrote the objects and whether they exist.
+func TestDeleteManyRequests(t *testing.T) {
+	ctx := t.Context()
+	mc := &methodCounter{next: http.DefaultTransport, n: map[string]int{}}
+	c := s3.New(s3.Options{
+		Region: testenv.Region, BaseEndpoint: aws.String(testenv.FakeS3(t)), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(testenv.AccessKeyID, testenv.SecretKey, ""),
+		HTTPClient:  &http.Client{Transport: mc},
+	})
+	testenv.CreateBucket(t, c, "ckpt")
+	s := newStore(t, c, "ckpt", "q", 0)
+	other := newStore(t, c, "ckpt", "q", 0)
+	var names []string
+	for i := range 2100 {
+		name := fmt.Sprintf("offsets/%d", i)
+		st := s
+		if i%2 == 1 {
+			st = other
+		}
+		if err := st.Create(ctx, name, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	names = append(names, "offsets/99999", "commits/1")
+	mc.take()
+	if err := s.DeleteMany(ctx, names); err != nil {
+		t.Fatal(err)
+	}
+	if got := mc.take(); got[http.MethodPost] != 3 || len(got) != 1 {
+		t.Fatalf("DeleteMany of %d names sent %v, want 3 POSTs only", len(names), got)
+	}
+	if left, err := s.List(ctx, "offsets"); err != nil || len(left) != 0 {
+		t.Fatalf("List after DeleteMany = %d names, %v", len(left), err)
+	}
+	// Delete still tells a missing object.
+	if err := s.Delete(ctx, "offsets/0"); !errors.Is(err, checkpoint.ErrNotExist) {
+		t.Fatalf("Delete after DeleteMany = %v, want ErrNotExist", err)
 	}
 }
 

@@ -101,6 +101,22 @@ type CommitEntry struct {
 // wal reads and writes a checkpoint's logs.
 type wal struct {
 	store checkpoint.Store
+	// purged is what purge knows of the logs; nil until a purge listed
+	// them (and again after a purge failed).
+	purged *purgeState
+}
+
+// purgeState is what purge remembers between its calls, so that it lists
+// the logs once per run instead of at every call.
+type purgeState struct {
+	// older holds, per log, the ids before next that the listing found
+	// and no purge has deleted yet, ascending: entries of earlier runs,
+	// with any gaps they have.
+	older map[string][]int64
+	// next is the oldest id that purge has not dealt with yet among the
+	// ids this run writes after the listing (they follow one another;
+	// both logs may hold each).
+	next int64
 }
 
 func entryName(dir string, id int64) string { return dir + "/" + strconv.FormatInt(id, 10) }
@@ -217,26 +233,84 @@ func validSeq(s string) bool {
 	return true
 }
 
-// purge deletes log entries older than the newest keep batches. Failures are
+// purge deletes the log entries older than the newest keep batches:
+// those with an id up to latest-keep, in both logs, whatever they hold
+// (entries of abandoned batches are ordinary entries). Failures are
 // returned but never affect correctness: old entries are not read.
-func (w wal) purge(ctx context.Context, latest int64, keep int) error {
+//
+// Only the first purge that has something to delete lists the logs, to find
+// the entries of earlier runs (with their gaps); it remembers them and the
+// id after latest, from which on this run writes its batches one after
+// another. Later purges delete exactly the ids that fell out of retention
+// since the last one, without listing: with the default
+// kinesis.minBatchesToRetain a purge on S3 or DynamoDB is one delete call
+// (checkpoint.BatchDeleter) and no reads. After a failure the next purge
+// lists again, so nothing it left is forgotten.
+//
+// purge keeps its state in w: call it on the query's own wal, never a copy.
+func (w *wal) purge(ctx context.Context, latest int64, keep int) error {
 	if keep <= 0 {
 		return nil
 	}
-	var errs []error
-	for _, dir := range []string{commitsDir, offsetsDir} {
-		ids, err := w.ids(ctx, dir)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	last := latest - int64(keep) // the newest id to delete
+	if last < 0 {
+		return nil
+	}
+	if w.purged == nil {
+		st := &purgeState{older: map[string][]int64{}, next: latest + 1}
+		for _, dir := range []string{commitsDir, offsetsDir} {
+			ids, err := w.ids(ctx, dir)
+			if err != nil {
+				return err
+			}
+			// Ids from next on are this run's, not written yet.
+			st.older[dir] = ids[:sortedCut(ids, st.next)]
 		}
-		for _, id := range ids {
-			if id > latest-int64(keep) {
-				break
-			}
-			if err := w.store.Delete(ctx, entryName(dir, id)); err != nil && !errors.Is(err, checkpoint.ErrNotExist) {
-				errs = append(errs, err)
-			}
+		w.purged = st
+	}
+	st := w.purged
+	var names []string
+	for _, dir := range []string{commitsDir, offsetsDir} {
+		ids := st.older[dir]
+		n := sortedCut(ids, last+1)
+		for _, id := range ids[:n] {
+			names = append(names, entryName(dir, id))
+		}
+		st.older[dir] = ids[n:]
+	}
+	for id := st.next; id <= last; id++ {
+		names = append(names, entryName(commitsDir, id), entryName(offsetsDir, id))
+	}
+	st.next = max(st.next, last+1)
+	if err := w.deleteAll(ctx, names); err != nil {
+		w.purged = nil // some may remain: list again next time
+		return err
+	}
+	return nil
+}
+
+// sortedCut returns the number of ids (ascending) below id.
+func sortedCut(ids []int64, id int64) int {
+	n, _ := slices.BinarySearch(ids, id)
+	return n
+}
+
+// deleteAll deletes the named objects, missing ones included, in as few
+// calls as the store allows.
+func (w *wal) deleteAll(ctx context.Context, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	if bd, ok := w.store.(checkpoint.BatchDeleter); ok {
+		if err := bd.DeleteMany(ctx, names); err != nil {
+			return fmt.Errorf("purge %s: %w", w.store.Location(), err)
+		}
+		return nil
+	}
+	var errs []error
+	for _, name := range names {
+		if err := w.store.Delete(ctx, name); err != nil && !errors.Is(err, checkpoint.ErrNotExist) {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
