@@ -468,8 +468,16 @@ func (f *farm) checkDupsWithin(dups map[string]int, ranges map[string][2]string,
 }
 
 func TestWorkersCrashTakeover(t *testing.T) {
-	// Batches back to back, so that the kill likely lands inside one.
-	f := settle3(t, "processing-time=0s")
+	// Batches back to back, each held up in a SQL stage for some
+	// milliseconds, so that the kill most likely lands inside one.
+	f := newFarm(t, 12)
+	f.trigger = "processing-time=0s"
+	f.extra = []string{"--sql", "SELECT * FROM source WHERE (SELECT count(*) FROM range(20000000)) > 0"}
+	f.produce(24, 0, 10)
+	for _, id := range []string{"w1", "w2", "w3"} {
+		f.start(id)
+	}
+	f.waitOwners(map[string]int{"w1": 4, "w2": 4, "w3": 4}, 60*time.Second)
 	w2 := f.workers["w2"]
 	// Kill in the middle of the flow, most likely during a batch.
 	var killed time.Time
