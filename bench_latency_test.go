@@ -31,6 +31,9 @@ package shardflow_test
 // so the disk's sync latency is on the path of every record).
 // Goal (issue "Enhanced fan-out"): EFO adds at most 10 ms at p99 over the
 // push, and costs no more CPU per record than polling.
+//
+// SHARDFLOW_LATENCY_CPUPROFILE=<dir> writes a CPU profile of each measured
+// window (this process: the query) to <dir>/latency-<mode>-<n>.pprof.
 
 import (
 	"bufio"
@@ -43,6 +46,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,11 +68,15 @@ import (
 
 const (
 	envLatencyChild = "SHARDFLOW_LATENCY_CHILD" // the path the child writes its certificate to
-	latencyRate     = 1000                      // records/s
-	latencyWarmup   = 2 * time.Second
-	latencyMeasure  = 4 * time.Second
-	latencyShards   = 4
-	latencyPayload  = 100 // bytes per record besides the 9-byte header
+	// envLatencyProfile names a directory: each measured window writes the
+	// query process's CPU profile there, as latency-<mode>-<n>.pprof (-cpuprofile
+	// would also cover the warm-up and the other mode).
+	envLatencyProfile = "SHARDFLOW_LATENCY_CPUPROFILE"
+	latencyRate       = 1000 // records/s
+	latencyWarmup     = 2 * time.Second
+	latencyMeasure    = 4 * time.Second
+	latencyShards     = 4
+	latencyPayload    = 100 // bytes per record besides the 9-byte header
 )
 
 // latencyServerChild is the server process of BenchmarkEndToEndLatency;
@@ -339,6 +347,7 @@ func measureLatency(b *testing.B, child *latencyChild, mode string, dir bool) la
 
 	child.send(b, "produce %s %g 0", stream, latencyWarmup.Seconds())
 	child.reply(b, "DONE")
+	stopProfile := startLatencyProfile(b, stream)
 	cpu0 := cpuTime()
 	sink.mu.Lock()
 	batches0 := sink.batches
@@ -358,6 +367,7 @@ func measureLatency(b *testing.B, child *latencyChild, mode string, dir bool) la
 		time.Sleep(time.Millisecond)
 	}
 	cpu := cpuTime() - cpu0
+	stopProfile()
 	if err := q.Stop(b.Context()); err != nil {
 		b.Fatal(err)
 	}
@@ -370,6 +380,31 @@ func measureLatency(b *testing.B, child *latencyChild, mode string, dir bool) la
 		b.Fatalf("%s: %d records reached the sink, %d were sent", mode, sink.measured, n)
 	}
 	return latencyResult{lat: sink.lat, arrival: sink.arrival, cpu: cpu, records: n, batches: sink.batches - batches0}
+}
+
+// startLatencyProfile starts a CPU profile of this process into
+// $SHARDFLOW_LATENCY_CPUPROFILE/<stream>.pprof when that variable is set,
+// and returns the function that stops it.
+func startLatencyProfile(b *testing.B, stream string) func() {
+	b.Helper()
+	dir := os.Getenv(envLatencyProfile)
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, stream+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 }
 
 func BenchmarkEndToEndLatency(b *testing.B) {

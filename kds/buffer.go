@@ -29,6 +29,9 @@ type shardBuffer struct {
 
 	ready chan struct{} // cap 1: signalled on every state change, never closed
 	room  chan struct{} // cap 1: signalled by Release to wake a reader waiting on a full buffer
+	// wake, set by NotifyWake, is signalled with ready: the engine's own
+	// channel, so that no goroutine forwards ready to it.
+	wake atomic.Pointer[chan<- struct{}]
 
 	mu           sync.Mutex // guards buf, head, bytes, ended, atTail, millisBehind, children, err
 	buf          []engine.Record
@@ -183,10 +186,22 @@ func (b *shardBuffer) Release(n int) {
 // reached, shard end, error.
 func (b *shardBuffer) Ready() <-chan struct{} { return b.ready }
 
+// NotifyWake makes every later change also signal ch, without blocking.
+// The engine passes its wake channel, so that a change (an enhanced fan-out
+// event) wakes the planner directly rather than through a goroutine that
+// forwards Ready.
+func (b *shardBuffer) NotifyWake(ch chan<- struct{}) { b.wake.Store(&ch) }
+
 func (b *shardBuffer) signal() {
 	select {
 	case b.ready <- struct{}{}:
 	default:
+	}
+	if w := b.wake.Load(); w != nil {
+		select {
+		case *w <- struct{}{}:
+		default:
+		}
 	}
 }
 

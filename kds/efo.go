@@ -277,6 +277,8 @@ func (r *efoReader) subscribe(ctx context.Context, arn string) (healthy, ended b
 	defer stream.Close()
 	r.log.Debug("subscribed", "type", in.StartingPosition.Type, "seq_start", aws.ToString(in.StartingPosition.SequenceNumber))
 
+	// The read timeout counts from the moment the reader waits for an
+	// event (nextEvent); the timer is not reset per event.
 	idle := time.NewTimer(cfg.ReadTimeout)
 	defer idle.Stop()
 	for {
@@ -284,28 +286,49 @@ func (r *efoReader) subscribe(ctx context.Context, arn string) (healthy, ended b
 		if _, ok := r.waitRoom(ctx); !ok {
 			return healthy, false, nil
 		}
-		idle.Reset(cfg.ReadTimeout)
-		select {
-		case ev, ok := <-stream.Events():
-			if !ok {
-				return healthy, false, stream.Err()
-			}
-			e, isEvent := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
-			if !isEvent {
-				continue
-			}
-			healthy = true
-			ended, ok := r.deliver(ctx, &e.Value)
-			if !ok {
-				return healthy, false, nil
-			}
-			if ended {
-				return true, true, nil
-			}
-		case <-idle.C:
-			return healthy, false, &eventTimeoutError{after: cfg.ReadTimeout}
-		case <-ctx.Done():
+		ev, open, err := nextEvent(ctx, stream.Events(), idle, cfg.ReadTimeout)
+		switch {
+		case ctx.Err() != nil:
 			return healthy, false, nil
+		case err != nil:
+			return healthy, false, err
+		case !open:
+			return healthy, false, stream.Err()
+		}
+		e, isEvent := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
+		if !isEvent {
+			continue
+		}
+		healthy = true
+		ended, ok := r.deliver(ctx, &e.Value)
+		if !ok {
+			return healthy, false, nil
+		}
+		if ended {
+			return true, true, nil
+		}
+	}
+}
+
+// nextEvent waits for a subscription's next event, for at most timeout
+// from the call (an eventTimeoutError then). idle is a timer the caller
+// keeps across calls: it is not reset for every event (a timer heap
+// operation each, at one event per record); when it fires early, it is set
+// again for the time left. open is false when the stream ended.
+func nextEvent(ctx context.Context, events <-chan types.SubscribeToShardEventStream, idle *time.Timer, timeout time.Duration) (ev types.SubscribeToShardEventStream, open bool, err error) {
+	start := time.Now()
+	for {
+		select {
+		case ev, open := <-events:
+			return ev, open, nil
+		case <-idle.C:
+			left := timeout - time.Since(start)
+			if left <= 0 {
+				return nil, true, &eventTimeoutError{after: timeout}
+			}
+			idle.Reset(left)
+		case <-ctx.Done():
+			return nil, true, ctx.Err()
 		}
 	}
 }

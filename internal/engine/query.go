@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -120,6 +121,8 @@ type Query struct {
 	relist      bool  // a shard ended: list shards at the next refresh
 	dataLoss    int64 // data-loss events (kinesis.failOnDataLoss=false)
 	initial     map[string]bool
+	ids         []string    // q.shards' keys, sorted (sortedIDs)
+	timer       *time.Timer // sleep's timer, reused
 
 	// Worker mode (Config.Coordinator).
 	shared Shared      // the start position shared by every worker
@@ -132,7 +135,7 @@ type shardRun struct {
 	next   Start
 	state  ShardState
 	reader ShardReader
-	quit   chan struct{} // stops the reader's wake forwarder
+	quit   chan struct{} // stops the reader's wake forwarder; nil without one
 	// listed is true once ListShards has shown the shard. A child known
 	// only from a parent's ChildShards may not be listed yet (ListShards is
 	// eventually consistent); only a listed shard can vanish.
@@ -501,7 +504,7 @@ func (q *Query) discover(ctx context.Context, force bool) error {
 		q.track(info)
 		q.shards[info.ID].listed = true
 	}
-	for _, id := range slices.Sorted(maps.Keys(q.shards)) {
+	for _, id := range q.sortedIDs() {
 		s := q.shards[id]
 		if listed[id] || !s.listed && s.state != StateFinished {
 			continue
@@ -568,7 +571,7 @@ func (q *Query) readable(s *shardRun) bool {
 
 // activate opens readers for tracked shards that may be read now.
 func (q *Query) activate(ctx context.Context) error {
-	for _, id := range slices.Sorted(maps.Keys(q.shards)) {
+	for _, id := range q.sortedIDs() {
 		s := q.shards[id]
 		if s.reader != nil || s.state == StateFinished || !q.readable(s) {
 			continue
@@ -577,16 +580,52 @@ func (q *Query) activate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("open reader for shard %s at %s: %w", id, describeStart(s.next), err)
 		}
-		s.reader = r
-		s.quit = make(chan struct{})
-		go q.forward(r, s.quit)
+		q.watch(s, r)
 	}
 	return nil
 }
 
-// forward turns one reader's Ready signals into the query's wake signal.
-func (q *Query) forward(r ShardReader, quit <-chan struct{}) {
-	q.forwardWake(r.Ready(), quit)
+// sortedIDs returns the tracked shard ids in order. The slice is kept
+// across batches and rebuilt only when the tracked set changed, so a batch
+// neither sorts nor allocates for it; callers must not modify it.
+func (q *Query) sortedIDs() []string {
+	if len(q.ids) == len(q.shards) {
+		same := true
+		for _, id := range q.ids {
+			if _, ok := q.shards[id]; !ok {
+				same = false
+				break
+			}
+		}
+		if same {
+			return q.ids
+		}
+	}
+	q.ids = slices.Sorted(maps.Keys(q.shards))
+	return q.ids
+}
+
+// wakeNotifier is a ShardReader that can signal the query's wake channel
+// itself (kds' readers can): the engine then needs no goroutine to forward
+// its Ready signals, which saves a goroutine wake-up per change, that is per
+// enhanced fan-out event.
+type wakeNotifier interface {
+	// NotifyWake makes the reader also send to ch, without blocking,
+	// after every change it signals on Ready.
+	NotifyWake(ch chan<- struct{})
+}
+
+// watch makes r the reader of s and turns its change signals into the
+// query's wake signal. A change signalled before is not lost: the planner
+// peeks every reader after watch returns.
+func (q *Query) watch(s *shardRun, r ShardReader) {
+	s.reader = r
+	if n, ok := r.(wakeNotifier); ok {
+		n.NotifyWake(q.wake)
+		return
+	}
+	s.quit = make(chan struct{})
+	go q.forwardWake(r.Ready(), s.quit)
 }
 
 // forwardWake turns signals on ch into the query's wake signal.
@@ -608,7 +647,10 @@ func (q *Query) closeReader(s *shardRun) {
 	if s.reader == nil {
 		return
 	}
-	close(s.quit)
+	if s.quit != nil {
+		close(s.quit)
+		s.quit = nil
+	}
 	s.reader.Close()
 	s.reader = nil
 }
@@ -640,8 +682,7 @@ func (q *Query) refresh(ctx context.Context, force bool) error {
 // sleep waits for d, a reader's signal (when onWake), Stop or ctx. It
 // reports false when the query must stop.
 func (q *Query) sleep(ctx context.Context, d time.Duration, onWake bool) (bool, error) {
-	t := time.NewTimer(d)
-	defer t.Stop()
+	t := q.resetTimer(d)
 	var wake <-chan struct{}
 	if onWake {
 		wake = q.wake
@@ -655,6 +696,18 @@ func (q *Query) sleep(ctx context.Context, d time.Duration, onWake bool) (bool, 
 		return false, ctx.Err()
 	}
 	return true, nil
+}
+
+// resetTimer returns the Run goroutine's timer set to fire after d. One
+// timer serves every wait of the loop: no timer is allocated per batch.
+// (Since Go 1.23 Reset leaves no stale value in the channel.)
+func (q *Query) resetTimer(d time.Duration) *time.Timer {
+	if q.timer == nil {
+		q.timer = time.NewTimer(d)
+	} else {
+		q.timer.Reset(d)
+	}
+	return q.timer
 }
 
 func (q *Query) runProcessingTime(ctx context.Context) error {
@@ -853,7 +906,6 @@ type planned struct {
 	lagSum   int64
 	lagN     int64
 	lagMax   int64
-	latest   map[string]any
 	children []ShardInfo      // reported by readers at shard end
 	replay   bool             // offsets/N is already written: this is its replay
 	lag      map[string]int64 // per-shard MillisBehindLatest at planning
@@ -868,11 +920,10 @@ func (p *planned) hasContent() bool { return p.rows > 0 }
 func (q *Query) plan(ctx context.Context, cutoff time.Time) (*planned, error) {
 	p := &planned{
 		entry:  OffsetEntry{BatchID: q.nextBatch, Timestamp: q.now().UTC(), Shards: make(map[string]ShardOffset, len(q.shards))},
-		latest: map[string]any{},
 		lagMax: -1,
-		lag:    map[string]int64{},
+		lag:    make(map[string]int64, len(q.shards)),
 	}
-	for _, id := range slices.Sorted(maps.Keys(q.shards)) {
+	for _, id := range q.sortedIDs() {
 		s := q.shards[id]
 		off := ShardOffset{Start: s.next, State: s.state, Parents: s.info.Parents}
 		if s.reader != nil {
@@ -903,7 +954,6 @@ func (q *Query) plan(ctx context.Context, cutoff time.Time) (*planned, error) {
 				p.ids = append(p.ids, id)
 				p.recs = append(p.recs, recs)
 				p.rows += int64(len(recs))
-				p.latest[id] = positionJSON(*off.End)
 			}
 			if snap.Ended && len(recs) == snap.Buffered {
 				off.State = StateFinished
@@ -1002,9 +1052,10 @@ func (q *Query) runBatch(ctx context.Context, p *planned, triggerStart time.Time
 		}
 	}
 	q.nextBatch = id + 1
-	// Purging lists the logs: doing it every purgeEvery batches keeps a
-	// batch at two writes and no reads against a remote store, while the
-	// log never holds more than MinBatchesToRetain+purgeEvery entries.
+	// Purging every purgeEvery batches deletes the entries that left the
+	// retention in one batched call (the logs are listed once per run), so
+	// a batch costs two writes and no reads against a remote store, while
+	// the log never holds more than MinBatchesToRetain+purgeEvery entries.
 	if id%purgeEvery(q.limits.MinBatchesToRetain) == 0 {
 		if err := q.wal.purge(ctx, id, q.limits.MinBatchesToRetain); err != nil {
 			q.log.Warn("purging old checkpoint entries", "err", err)
@@ -1035,18 +1086,18 @@ func (q *Query) report(p *planned, outRows int64, start, planDone, walDone, buil
 	q.lastTrigger = start
 	metrics := map[string]string{"avgMsBehindLatest": "0.0", "maxMsBehindLatest": "0"}
 	if p.lagN > 0 {
-		metrics["avgMsBehindLatest"] = fmt.Sprintf("%.1f", float64(p.lagSum)/float64(p.lagN))
-		metrics["maxMsBehindLatest"] = fmt.Sprint(p.lagMax)
+		metrics["avgMsBehindLatest"] = strconv.FormatFloat(float64(p.lagSum)/float64(p.lagN), 'f', 1, 64)
+		metrics["maxMsBehindLatest"] = strconv.FormatInt(p.lagMax, 10)
 	}
-	metrics["dataLossEvents"] = fmt.Sprint(q.dataLoss)
+	metrics["dataLossEvents"] = strconv.FormatInt(q.dataLoss, 10)
 	if mr, ok := q.cfg.Source.(MetricsReporter); ok {
 		maps.Copy(metrics, mr.ProgressMetrics())
 	}
 	if mr, ok := q.cfg.Coordinator.(MetricsReporter); ok {
 		maps.Copy(metrics, mr.ProgressMetrics())
 	}
+	// LatestOffset is each shard's end offset in this batch.
 	latest := maps.Clone(endOffsets)
-	maps.Copy(latest, p.latest)
 	shards := make(map[string]ShardProgress, len(p.entry.Shards))
 	for sid, off := range p.entry.Shards {
 		lag, ok := p.lag[sid]
@@ -1097,8 +1148,13 @@ func (q *Query) report(p *planned, outRows int64, start, planDone, walDone, buil
 		q.recent = slices.Delete(q.recent, 0, len(q.recent)-recentProgressLen)
 	}
 	q.mu.Unlock()
-	if b, err := json.Marshal(pr); err == nil {
-		q.log.Info("batch committed", "batchId", pr.BatchID, "numInputRows", pr.NumInputRows, "progress", json.RawMessage(b))
+	// The record's JSON is built only when the log takes INFO: with
+	// ProcessingTime(0) a batch can be a single record, and marshalling
+	// its progress would cost more than the batch.
+	if q.log.Enabled(context.Background(), slog.LevelInfo) {
+		if b, err := json.Marshal(pr); err == nil {
+			q.log.Info("batch committed", "batchId", pr.BatchID, "numInputRows", pr.NumInputRows, "progress", json.RawMessage(b))
+		}
 	}
 	q.emitProgress(pr)
 }
@@ -1117,11 +1173,9 @@ func (q *Query) replay(ctx context.Context, entry *OffsetEntry) error {
 		if err != nil {
 			return fmt.Errorf("replay batch %d: open shard %s: %w", entry.BatchID, id, err)
 		}
-		s.reader = r
-		s.quit = make(chan struct{})
-		go q.forward(r, s.quit)
+		q.watch(s, r)
 	}
-	p := &planned{entry: *entry, latest: map[string]any{}, lagMax: -1, replay: true}
+	p := &planned{entry: *entry, lagMax: -1, replay: true}
 	for _, id := range slices.Sorted(maps.Keys(entry.Shards)) {
 		off := entry.Shards[id]
 		if off.End == nil {
