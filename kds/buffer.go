@@ -59,14 +59,35 @@ type kplStats struct {
 
 // kplReader de-aggregates the KPL records a shard reader receives.
 type kplReader struct {
-	d     kpl.Deaggregator
-	stats *kplStats // nil: no counting (tests)
+	d     kpl.Deaggregator // d.Verifier: the source's, shared by its readers
+	stats *kplStats        // nil: no counting (tests)
+	// verifier returns the source's shared SIMD digest verifier; it is
+	// asked at the first aggregate, so a stream without KPL records never
+	// starts one. nil verifies with crypto/md5.
+	verifier func() *kpl.Verifier
+	page     [][]byte // scratch: the Data of the page being added
 	// hashRange is the shard's hash key range, resolved by resolveRange
 	// at the first aggregate (a sub-record outside it belongs to another
 	// shard: the KCL drops it); nil resolveRange keeps every sub-record.
 	hashRange    kpl.HashRange
 	resolved     bool
 	resolveRange func() kpl.HashRange
+}
+
+// verifyPage checks the MD5 digests of every aggregate of a page together
+// (multi-buffer SIMD: the digests are the cost of de-aggregation), outside
+// the buffer's lock, since a shared verifier may make it wait for lanes.
+// ParseVerified then uses the results.
+func (k *kplReader) verifyPage(recs []types.Record) {
+	if k.d.Verifier == nil && k.verifier != nil {
+		k.d.Verifier = k.verifier()
+	}
+	for i := range recs {
+		k.page = append(k.page, recs[i].Data)
+	}
+	k.d.VerifyPage(k.page)
+	clear(k.page) // keep no reference to the page
+	k.page = k.page[:0]
 }
 
 // rangeFor returns the shard's hash key range, resolving it once.
@@ -272,6 +293,7 @@ func (b *shardBuffer) add(recs []types.Record, mbl int64, ended bool, children [
 		if kpl.IsAggregated(recs[i].Data) {
 			// Resolved outside mu: it may call ListShards once.
 			hashRange = b.deagg.rangeFor()
+			b.deagg.verifyPage(recs)
 			break
 		}
 	}
@@ -303,7 +325,7 @@ func (b *shardBuffer) add(recs []types.Record, mbl int64, ended bool, children [
 			ApproximateArrivalTimestamp: aws.ToTime(k.ApproximateArrivalTimestamp),
 			ShardID:                     b.shardID,
 		}
-		subs, status := b.deagg.d.Parse(k.Data)
+		subs, status := b.deagg.d.ParseVerified(i, k.Data)
 		switch status {
 		case kpl.Corrupt:
 			corrupt++

@@ -66,6 +66,12 @@ type Source struct {
 	state       engine.StateStore
 
 	kpl kplStats // KPL de-aggregation counters of every reader
+
+	// The SIMD digest verifier the readers share (see kpl.Verifier),
+	// started at the first aggregate and closed when its last reader is.
+	vmu      sync.Mutex
+	verifier *kpl.Verifier
+	vusers   int
 }
 
 var _ engine.Source = (*Source)(nil)
@@ -370,6 +376,7 @@ func (s *Source) OpenShard(ctx context.Context, shardID string, from engine.Star
 // behaviour).
 func (s *Source) setUpDeaggregation(ctx context.Context, b *shardBuffer) {
 	b.deagg.stats = &s.kpl
+	b.deagg.verifier = func() *kpl.Verifier { return s.shareVerifier(ctx) }
 	shardID := b.shardID
 	b.deagg.resolveRange = func() kpl.HashRange {
 		find := func(shards []engine.ShardInfo) (kpl.HashRange, bool) {
@@ -396,6 +403,28 @@ func (s *Source) setUpDeaggregation(ctx context.Context, b *shardBuffer) {
 			"shard_id", shardID, "err", err)
 		return kpl.FullRange
 	}
+}
+
+// shareVerifier returns the source's digest verifier for a reader whose
+// context is ctx, starting it for the first such reader; it is closed
+// when the last reader's context ends.
+func (s *Source) shareVerifier(ctx context.Context) *kpl.Verifier {
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	if s.verifier == nil {
+		s.verifier = kpl.NewVerifier()
+	}
+	s.vusers++
+	v := s.verifier
+	context.AfterFunc(ctx, func() {
+		s.vmu.Lock()
+		defer s.vmu.Unlock()
+		if s.vusers--; s.vusers == 0 && s.verifier == v {
+			v.Close()
+			s.verifier = nil
+		}
+	})
+	return v
 }
 
 func validateStart(st engine.Start) error {
