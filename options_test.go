@@ -169,6 +169,9 @@ func TestDefaults(t *testing.T) {
 			"kinesis.subscribeToShard.timeoutSec": "60", "kinesis.subscribeToShard.maxRetries": "10",
 			"kinesis.getRecords.numberOfRecordsPerFetch": "10000", "kinesis.getRecords.fetchIntervalMs": "200",
 			"shardflow.buffer.maxRecordsPerShard": "10000", "shardflow.buffer.maxBytesPerShard": "67108864",
+			"shardflow.coordination": "NONE", "shardflow.workerId": "", "shardflow.lease.tableName": "",
+			"shardflow.lease.time": "10", "shardflow.lease.renewInterval": "", "shardflow.lease.takeInterval": "",
+			"shardflow.lease.maxStealsAtOneTime": "1", "shardflow.lease.importKclTable": "",
 		},
 		shardflow.ScopeSink: {
 			"kinesis.streamName": "orders", "kinesis.region": "", "kinesis.endpointUrl": "",
