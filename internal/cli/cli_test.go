@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,17 @@ func TestMain(m *testing.M) {
 		}
 		sigs := make(chan os.Signal, 2)
 		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		// SHARDFLOW_TEST_CPUPROFILE=DIR profiles each child, for the
+		// worker benchmarks.
+		if dir := os.Getenv("SHARDFLOW_TEST_CPUPROFILE"); dir != "" {
+			f, err := os.CreateTemp(dir, "child-*.pprof")
+			if err == nil && pprof.StartCPUProfile(f) == nil {
+				code := Run(args, os.Stdout, os.Stderr, sigs)
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
 		os.Exit(Run(args, os.Stdout, os.Stderr, sigs))
 	}
 	os.Exit(m.Run())

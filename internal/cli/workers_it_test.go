@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"maps"
 	"math/big"
 	"math/rand/v2"
@@ -619,6 +620,14 @@ func TestWorkersReshardKeepsOrder(t *testing.T) {
 	t.Logf("%d records, %d rows; parents finished by %v", f.total(), len(rows), finished)
 }
 
+// quietProxy forwards to target; the errors of requests a stopping worker
+// abandons are not logged (they would interleave with benchmark output).
+func quietProxy(target *url.URL) *httputil.ReverseProxy {
+	p := httputil.NewSingleHostReverseProxy(target)
+	p.ErrorLog = log.New(io.Discard, "", 0)
+	return p
+}
+
 // throttler answers a share of DynamoDB requests with
 // ProvisionedThroughputExceededException, and all of them while blocked.
 type throttler struct {
@@ -658,7 +667,7 @@ func TestWorkersLeaseTableThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th := &throttler{next: httputil.NewSingleHostReverseProxy(target)}
+	th := &throttler{next: quietProxy(target)}
 	proxy := httptest.NewServer(th)
 	t.Cleanup(proxy.Close)
 	f.ddbURL = proxy.URL
