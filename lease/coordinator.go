@@ -275,15 +275,10 @@ func (c *Coordinator) createMeta(ctx context.Context, sh engine.Shared) (engine.
 	if err != nil {
 		return engine.Shared{}, err
 	}
-	_, err = c.cfg.Client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(c.cfg.Table),
-		Item: map[string]types.AttributeValue{
-			attrKey: str(metaKey), attrStream: str(c.cfg.Stream), attrShared: str(string(b)), attrJob: str(c.cfg.Checkpoint),
-			attrFormat: num(tableFormat), attrCreatedAt: str(c.now().UTC().Format(time.RFC3339Nano)),
-		},
-		ConditionExpression: aws.String("attribute_not_exists(" + attrKey + ")"),
+	err = c.putIfAbsent(ctx, map[string]types.AttributeValue{
+		attrKey: str(metaKey), attrStream: str(c.cfg.Stream), attrShared: str(string(b)), attrJob: str(c.cfg.Checkpoint),
+		attrFormat: num(tableFormat), attrCreatedAt: str(c.now().UTC().Format(time.RFC3339Nano)),
 	})
-	c.writes.Add(1)
 	switch {
 	case isCCF(err):
 		return c.readMeta(ctx)
@@ -446,9 +441,9 @@ func (c *Coordinator) release(ctx context.Context, id string, h *held, m engine.
 		c.log.Info("shard finished; lease released", "shard", id)
 	case to != "":
 		c.handedOff.Add(1)
-		c.log.Info("lease handed over", "shard", id, "to", to, "at", describe(m.Next))
+		c.log.Info("lease handed over", "shard", id, "to", to, "at", m.Next.String())
 	default:
-		c.log.Info("lease released", "shard", id, "at", describe(m.Next))
+		c.log.Info("lease released", "shard", id, "at", m.Next.String())
 	}
 	return nil
 }
@@ -703,12 +698,7 @@ func (c *Coordinator) createLease(ctx context.Context, info engine.ShardInfo) (I
 	if len(info.Parents) > 0 {
 		item[attrParents] = &types.AttributeValueMemberSS{Value: info.Parents}
 	}
-	_, err := c.cfg.Client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(c.cfg.Table),
-		Item:                item,
-		ConditionExpression: aws.String("attribute_not_exists(" + attrKey + ")"),
-	})
-	c.writes.Add(1)
+	err := c.putIfAbsent(ctx, item)
 	if err != nil && !isCCF(err) {
 		return Item{}, fmt.Errorf("create the lease of shard %s: %w", info.ID, err)
 	}
@@ -722,6 +712,18 @@ func (c *Coordinator) createLease(ctx context.Context, info engine.ShardInfo) (I
 		return decodeItem(out.Item), nil
 	}
 	return decodeItem(item), nil
+}
+
+// putIfAbsent writes an item unless one with its key exists (a
+// ConditionalCheckFailedException then).
+func (c *Coordinator) putIfAbsent(ctx context.Context, item map[string]types.AttributeValue) error {
+	_, err := c.cfg.Client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(c.cfg.Table),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(" + attrKey + ")"),
+	})
+	c.writes.Add(1)
+	return err
 }
 
 // acquire takes a lease with a write conditional on the counter seen; at
@@ -774,7 +776,7 @@ func (c *Coordinator) acquire(ctx context.Context, it Item, now time.Time) bool 
 	}
 	c.held[it.ShardID] = &held{counter: got.Counter, renewedAt: sent, start: got.Checkpoint, lag: -1, info: info, prevOwner: prev}
 	c.mu.Unlock()
-	c.log.Info("lease taken", "shard", it.ShardID, "previousOwner", it.Owner, "expired", it.Owner != "" && it.Owner != c.cfg.WorkerID, "at", describe(got.Checkpoint))
+	c.log.Info("lease taken", "shard", it.ShardID, "previousOwner", it.Owner, "expired", it.Owner != "" && it.Owner != c.cfg.WorkerID, "at", got.Checkpoint.String())
 	c.signal()
 	return true
 }
@@ -888,14 +890,4 @@ func (c *Coordinator) Held() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Sorted(maps.Keys(c.held))
-}
-
-func describe(s engine.Start) string {
-	switch s.Type {
-	case engine.AtTimestamp:
-		return "AT_TIMESTAMP " + s.Timestamp.UTC().Format(time.RFC3339Nano)
-	case engine.AtSequenceNumber, engine.AfterSequenceNumber:
-		return fmt.Sprintf("%s %s/%d", s.Type, s.Seq, s.Sub)
-	}
-	return string(s.Type)
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/shardflow/shardflow/internal/engine"
@@ -38,13 +36,7 @@ func (c *Coordinator) importKCL(ctx context.Context, sh engine.Shared) error {
 		if ss, ok := m[attrParents].(*types.AttributeValueMemberSS); ok && len(ss.Value) > 0 {
 			item[attrParents] = &types.AttributeValueMemberSS{Value: ss.Value}
 		}
-		_, err := c.cfg.Client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:           aws.String(c.cfg.Table),
-			Item:                item,
-			ConditionExpression: aws.String("attribute_not_exists(" + attrKey + ")"),
-		})
-		c.writes.Add(1)
-		if err != nil && !isCCF(err) {
+		if err := c.putIfAbsent(ctx, item); err != nil && !isCCF(err) {
 			return fmt.Errorf("import the KCL lease of shard %s: %w", id, err)
 		}
 		n++

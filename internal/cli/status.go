@@ -151,19 +151,9 @@ func printStatus(w io.Writer, st *engine.CheckpointStatus) {
 		if s.PendingEnd != nil {
 			end = fmt.Sprintf("%s/%d", s.PendingEnd.Seq, s.PendingEnd.Sub)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, parents, describeStart(s.Next), end)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, parents, s.Next.String(), end)
 	}
 	_ = tw.Flush()
-}
-
-func describeStart(s engine.Start) string {
-	switch s.Type {
-	case engine.AtTimestamp:
-		return "AT_TIMESTAMP " + s.Timestamp.UTC().Format(time.RFC3339Nano)
-	case engine.AtSequenceNumber, engine.AfterSequenceNumber:
-		return fmt.Sprintf("%s %s/%d", s.Type, s.Seq, s.Sub)
-	}
-	return string(s.Type)
 }
 
 // workerModeStatus is `shardflow status --json` in worker mode
@@ -412,7 +402,7 @@ func printWorkerStatus(w io.Writer, ws *workerModeStatus) {
 	for _, l := range ws.Leases {
 		cp := "SHARD_END"
 		if l.Checkpoint != nil {
-			cp = describeStart(*l.Checkpoint)
+			cp = l.Checkpoint.String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", l.ShardID, l.State, dash(l.Owner), l.Counter, lag(l.MillisBehindLatest),
 			dash(l.PendingOwner), dash(strings.Join(l.Parents, ",")), cp)

@@ -143,7 +143,7 @@ func (q *Query) syncLeases(ctx context.Context) error {
 		// vanished: the lease may come from another worker's newer list.
 		listed := slices.ContainsFunc(q.listed, func(i ShardInfo) bool { return i.ID == id })
 		q.shards[id] = &shardRun{info: l.Info, next: start, state: st, listed: listed}
-		q.log.Info("lease acquired", "shard", id, "from", describeStart(start), "previousOwner", l.PrevOwner)
+		q.log.Info("lease acquired", "shard", id, "from", start.String(), "previousOwner", l.PrevOwner)
 	}
 	return nil
 }

@@ -355,42 +355,8 @@ func (q *Query) recover(ctx context.Context) (*OffsetEntry, error) {
 	var meta Metadata
 	err := q.wal.readJSON(ctx, metadataName, &meta)
 	switch {
-	case errors.Is(err, checkpoint.ErrNotExist) && q.cfg.Coordinator != nil:
-		// Worker mode: every worker starts new shards alike, from the
-		// position the first worker resolved into the lease table.
-		meta = Metadata{
-			ID:        newUUID(),
-			Format:    FormatVersion,
-			CreatedAt: q.now().UTC(),
-			Name:      q.cfg.Name,
-			Source: SourceMetadata{
-				Description:     q.cfg.Source.Describe(),
-				Stream:          q.cfg.Source.Stream(),
-				InitialPosition: q.shared.Initial,
-				InitialShards:   q.shared.InitialShards,
-				Identity:        q.shared.Identity,
-			},
-		}
-		if err := q.wal.create(ctx, metadataName, meta); err != nil {
-			return nil, err
-		}
 	case errors.Is(err, checkpoint.ErrNotExist):
-		ip, err := q.cfg.Source.ResolveInitial(ctx, q.now())
-		if err != nil {
-			return nil, fmt.Errorf("resolve kinesis.startingPosition: %w", err)
-		}
-		meta = Metadata{
-			ID:        newUUID(),
-			Format:    FormatVersion,
-			CreatedAt: q.now().UTC(),
-			Name:      q.cfg.Name,
-			Source: SourceMetadata{
-				Description:     q.cfg.Source.Describe(),
-				Stream:          q.cfg.Source.Stream(),
-				InitialPosition: ip,
-			},
-		}
-		if err := q.pinSource(ctx, &meta); err != nil {
+		if meta, err = q.newMetadata(ctx); err != nil {
 			return nil, err
 		}
 		if err := q.wal.create(ctx, metadataName, meta); err != nil {
@@ -474,6 +440,37 @@ func (q *Query) recover(ctx context.Context) (*OffsetEntry, error) {
 	return entry, nil
 }
 
+// newMetadata is a new checkpoint's metadata: kinesis.startingPosition
+// resolved now, with the shards listed and the stream's identity; in worker
+// mode, the position every worker shares, from the lease table.
+func (q *Query) newMetadata(ctx context.Context) (Metadata, error) {
+	meta := Metadata{
+		ID:        newUUID(),
+		Format:    FormatVersion,
+		CreatedAt: q.now().UTC(),
+		Name:      q.cfg.Name,
+		Source: SourceMetadata{
+			Description: q.cfg.Source.Describe(),
+			Stream:      q.cfg.Source.Stream(),
+		},
+	}
+	if q.cfg.Coordinator != nil {
+		meta.Source.InitialPosition = q.shared.Initial
+		meta.Source.InitialShards = q.shared.InitialShards
+		meta.Source.Identity = q.shared.Identity
+		return meta, nil
+	}
+	ip, err := q.cfg.Source.ResolveInitial(ctx, q.now())
+	if err != nil {
+		return Metadata{}, fmt.Errorf("resolve kinesis.startingPosition: %w", err)
+	}
+	meta.Source.InitialPosition = ip
+	if err := q.pinSource(ctx, &meta); err != nil {
+		return Metadata{}, err
+	}
+	return meta, nil
+}
+
 // discover lists shards at most every DiscoveryInterval and updates the
 // tracked set: new shards start at the initial position, shards that
 // vanished before their end are data loss.
@@ -517,7 +514,7 @@ func (q *Query) discover(ctx context.Context, force bool) error {
 		if s.reader != nil && s.reader.Peek(0).Ended {
 			continue // its end is buffered; the next batch finishes it
 		}
-		msg := fmt.Sprintf("shard %s vanished from ListShards before it was read to its end (trimmed by the retention period?); records after %s are lost", id, describeStart(s.next))
+		msg := fmt.Sprintf("shard %s vanished from ListShards before it was read to its end (trimmed by the retention period?); records after %s are lost", id, s.next.String())
 		if q.limits.FailOnDataLoss {
 			return fmt.Errorf("%s (kinesis.failOnDataLoss=true)", msg)
 		}
@@ -548,16 +545,6 @@ func (q *Query) track(info ShardInfo) {
 	s.info.Closed = s.info.Closed || info.Closed
 }
 
-func describeStart(s Start) string {
-	switch s.Type {
-	case AtTimestamp:
-		return "AT_TIMESTAMP " + s.Timestamp.UTC().Format(time.RFC3339Nano)
-	case AtSequenceNumber, AfterSequenceNumber:
-		return fmt.Sprintf("%s %s/%d", s.Type, s.Seq, s.Sub)
-	}
-	return string(s.Type)
-}
-
 // readable reports whether every parent of s is finished or untracked
 // (invariant 4: a child is not read before its parents' ends are committed).
 func (q *Query) readable(s *shardRun) bool {
@@ -578,7 +565,7 @@ func (q *Query) activate(ctx context.Context) error {
 		}
 		r, err := q.cfg.Source.OpenShard(ctx, id, s.next)
 		if err != nil {
-			return fmt.Errorf("open reader for shard %s at %s: %w", id, describeStart(s.next), err)
+			return fmt.Errorf("open reader for shard %s at %s: %w", id, s.next.String(), err)
 		}
 		q.watch(s, r)
 	}

@@ -56,6 +56,18 @@ type Start struct {
 	Timestamp time.Time `json:"timestamp,omitzero"`
 }
 
+// String describes the start for messages: its type, and its sequence
+// number or timestamp.
+func (s Start) String() string {
+	switch s.Type {
+	case AtTimestamp:
+		return "AT_TIMESTAMP " + s.Timestamp.UTC().Format(time.RFC3339Nano)
+	case AtSequenceNumber, AfterSequenceNumber:
+		return fmt.Sprintf("%s %s/%d", s.Type, s.Seq, s.Sub)
+	}
+	return string(s.Type)
+}
+
 // After returns the start that resumes right after p.
 func After(p Position) Start {
 	return Start{Type: AfterSequenceNumber, Seq: p.Seq, Sub: p.Sub}
