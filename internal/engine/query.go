@@ -801,8 +801,16 @@ func (q *Query) runOnce(ctx context.Context) error {
 	return q.runBatch(ctx, p, start)
 }
 
+// availableNowSkew is how far past its start an AvailableNow run reads. The
+// cutoff compares the server's arrival timestamps with this machine's
+// clock: a server clock ahead of ours (real skew, or kinesalite, which
+// stamps records written into a new child shard up to a second ahead)
+// would otherwise leave records written before the start for the next run.
+// Reading a second's worth more is harmless; the next run starts after it.
+const availableNowSkew = time.Second
+
 func (q *Query) runAvailableNow(ctx context.Context) error {
-	cutoff := q.now()
+	cutoff := q.now().Add(availableNowSkew)
 	for {
 		if q.stopping() {
 			return nil
