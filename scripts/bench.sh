@@ -52,7 +52,8 @@ sf_run go test -run '^$' -bench 'BenchmarkReshardUnderLoad' -benchtime 1x -count
 # (gofakes3) and ddbstore (dynalite): p50/p99 and calls per batch.
 sf_run go test -run '^$' -bench 'BenchmarkEmptyBatchLoop' -count "$count" ./checkpoint/ckptopen/ | tee -a "$out"
 # Worker mode: 1, 2 and 4 worker processes over a 64-shard kdsfake stream
-# sharing a dynalite lease table: records/s, CPU-seconds per million records,
+# sharing a dynalite lease table (1 s trigger, 64k records/s written;
+# SHARDFLOW_BENCH_TRIGGER=200ms for a shorter trigger): records/s, CPU-seconds per million records,
 # lease-table calls per second in steady state, time to rebalance after a
 # join and after a crash. Goal: 4 workers within 1.2x of 1 worker's CPU per
 # record; at most one lease-table write per lease per renewal interval.
