@@ -56,6 +56,13 @@ func defaultWorkerID() string {
 // a file sink's per-worker subdirectory, and the lease coordinator. It
 // returns nil for a job in the default mode.
 func setupWorker(ctx context.Context, job *Job, flagID string, log *slog.Logger) (*workerMode, error) {
+	if flagID != "" {
+		// --worker-id is the option shardflow.workerId: the registry
+		// checks it (it names a directory), and buildPipeline reports it.
+		if err := parseKV("worker-id", []string{"shardflow.workerId=" + flagID}, job.Source.Options); err != nil {
+			return nil, err
+		}
+	}
 	o, _, err := shardflow.ParseOptions(shardflow.ScopeSource, job.Source.Options)
 	if err != nil {
 		return nil, nil // buildPipeline reports option errors in full
@@ -66,10 +73,7 @@ func setupWorker(ctx context.Context, job *Job, flagID string, log *slog.Logger)
 		}
 		return nil, nil
 	}
-	id := flagID
-	if id == "" {
-		id = o.String("shardflow.workerId")
-	}
+	id := o.String("shardflow.workerId")
 	if id == "" {
 		id = defaultWorkerID()
 	}

@@ -744,3 +744,22 @@ func (f *farm) streamARN() *string {
 	}
 	return out.StreamDescriptionSummary.StreamARN
 }
+
+func TestWorkerIDIsChecked(t *testing.T) {
+	base := []string{"run", "--source-option", "kinesis.streamName=s", "--source-option", "kinesis.region=" + testenv.Region,
+		"--checkpoint", t.TempDir(), "--trigger", "once"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		// The id names a directory under the checkpoint: no path in it.
+		{[]string{"--source-option", "shardflow.coordination=DYNAMODB", "--source-option", "shardflow.lease.tableName=leases", "--worker-id", "../escape"}, `shardflow.workerId`},
+		{[]string{"--worker-id", "w1"}, `--worker-id "w1" needs worker mode`},
+		{[]string{"--source-option", "shardflow.coordination=DYNAMODB"}, "needs a lease table"},
+	} {
+		var stdout, stderr strings.Builder
+		if code := Run(append(slices.Clone(base), c.args...), &stdout, &stderr, nil); code != ExitUsage || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, stderr.String(), ExitUsage, c.want)
+		}
+	}
+}
