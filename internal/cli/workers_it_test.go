@@ -30,7 +30,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shardflow/shardflow/checkpoint/ckptopen"
+	"github.com/shardflow/shardflow/internal/engine"
 	"github.com/shardflow/shardflow/internal/testenv"
+	"github.com/shardflow/shardflow/kds"
 	"github.com/shardflow/shardflow/kds/kdsfake"
 	"github.com/shardflow/shardflow/lease"
 )
@@ -762,4 +765,50 @@ func TestWorkerIDIsChecked(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, stderr.String(), ExitUsage, c.want)
 		}
 	}
+}
+
+// TestWorkersS3Checkpoint runs worker mode as on several machines: the
+// job's checkpoint in S3 (gofakes3), so that a worker taking over a dead
+// worker's shards reads the dead worker's log from S3.
+func TestWorkersS3Checkpoint(t *testing.T) {
+	f := newFarm(t, 6)
+	s3URL := testenv.FakeS3(t)
+	f.ckpt = "s3://" + testenv.UniqueName("ckpt-") + "/job"
+	f.trigger = "processing-time=0s"
+	f.extra = []string{"--source-option", "shardflow.s3.endpointUrl=" + s3URL,
+		"--sql", "SELECT * FROM source WHERE (SELECT count(*) FROM range(20000000)) > 0"}
+	f.produce(12, 0, 10)
+	w1, w2 := f.start("w1"), f.start("w2")
+	f.waitOwners(map[string]int{"w1": 3, "w2": 3}, 60*time.Second)
+	timer := time.AfterFunc(300*time.Millisecond, func() { f.kill(w2) })
+	n := f.flow(10, 15)
+	timer.Stop()
+	f.waitOwners(map[string]int{"w1": 6}, 30*time.Second)
+	f.flow(n, 5)
+	rows := f.waitAll(60 * time.Second)
+	f.stop(w1)
+
+	store, err := ckptopen.Open(context.Background(), f.ckpt+"/workers/w2", ckptopen.Config{
+		AWS: kds.AWSConfig{Region: testenv.Region, AccessKeyID: testenv.AccessKeyID, SecretKey: testenv.SecretKey},
+		S3:  ckptopen.Service{EndpointURL: s3URL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := engine.Inspect(context.Background(), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastCommittedBatch == nil {
+		t.Fatal("w2 committed no batch to S3 before it was killed")
+	}
+	inflight := map[string][2]string{}
+	for _, s := range st.Shards {
+		if st.PendingBatch != nil && s.PendingEnd != nil {
+			inflight[s.ID] = [2]string{s.Next.Seq, s.PendingEnd.Seq}
+		}
+	}
+	dups := f.check(rows)
+	f.checkDupsWithin(dups, inflight, "w2's uncommitted batch")
+	t.Logf("%d records, %d rows, %d repeated; w2 committed up to batch %d in S3, in flight: %v", f.total(), len(rows), len(dups), *st.LastCommittedBatch, inflight)
 }
