@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 
@@ -160,6 +161,9 @@ func (q *Query) resumeFrom(ctx context.Context, id string, l Lease) (Start, erro
 	if err != nil {
 		q.log.Warn("cannot open the previous owner's checkpoint; resuming from the lease's position", "shard", id, "worker", l.PrevOwner, "err", err)
 		return l.Start, nil
+	}
+	if c, ok := st.(io.Closer); ok {
+		defer c.Close()
 	}
 	next, ok, err := lastCommitted(ctx, wal{store: st}, id)
 	if err != nil {
