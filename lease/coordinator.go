@@ -81,6 +81,12 @@ type Config struct {
 	// ImportKCLTable, when set, is a KCL application's lease table whose
 	// checkpoints a new lease table starts from (read once, never written).
 	ImportKCLTable string
+	// CleanupAfter is how long this worker must have seen a finished
+	// lease's shard missing from the stream's listing before it deletes
+	// the lease; default an hour. A shard leaves the listing only when the
+	// retention period trimmed it, and never comes back, so no lister, even
+	// one with an hour-old listing, recreates the lease.
+	CleanupAfter time.Duration
 	// Logger receives lease events; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil uses time.Now.
@@ -102,6 +108,7 @@ type Coordinator struct {
 	seen      map[string]observed
 	listed    map[string]engine.ShardInfo
 	requested map[string]time.Time // leases this worker asked for, and when
+	unlisted  map[string]time.Time // finished leases whose shard is not listed, since when
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -166,6 +173,9 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.TableWait <= 0 {
 		cfg.TableWait = 5 * time.Minute
 	}
+	if cfg.CleanupAfter <= 0 {
+		cfg.CleanupAfter = time.Hour
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("lease coordinator: %w", err)
 	}
@@ -180,7 +190,7 @@ func New(cfg Config) (*Coordinator, error) {
 	return &Coordinator{
 		cfg: cfg, log: log.With("worker", cfg.WorkerID, "leaseTable", cfg.Table), now: now,
 		held: map[string]*held{}, seen: map[string]observed{}, listed: map[string]engine.ShardInfo{},
-		requested: map[string]time.Time{}, wake: make(chan struct{}, 1),
+		requested: map[string]time.Time{}, unlisted: map[string]time.Time{}, wake: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -585,6 +595,7 @@ func (c *Coordinator) takePass(ctx context.Context) error {
 			c.seen[id] = observed{item: it, since: now}
 		}
 	}
+	gone := c.trimmed(items, now)
 	var resume, free []Item
 	leasable := 0
 	counts := map[string]int{c.cfg.WorkerID: 0}
@@ -626,6 +637,9 @@ func (c *Coordinator) takePass(ctx context.Context) error {
 	outstanding := len(c.requested)
 	c.mu.Unlock()
 
+	for _, id := range gone {
+		c.deleteFinished(ctx, id)
+	}
 	for _, it := range resume {
 		c.acquire(ctx, it, now)
 	}
@@ -712,6 +726,58 @@ func (c *Coordinator) createLease(ctx context.Context, info engine.ShardInfo) (I
 		return decodeItem(out.Item), nil
 	}
 	return decodeItem(item), nil
+}
+
+// trimmed returns the finished leases whose shard this worker has seen
+// missing from the listing for CleanupAfter: the retention period trimmed
+// them, and their leases only make every scan longer. Called with c.mu
+// held. Nothing is judged without a listing.
+func (c *Coordinator) trimmed(items map[string]Item, now time.Time) []string {
+	if len(c.listed) == 0 {
+		return nil
+	}
+	var gone []string
+	for id, it := range items {
+		if _, listed := c.listed[id]; listed || !it.Finished {
+			delete(c.unlisted, id)
+			continue
+		}
+		since, ok := c.unlisted[id]
+		if !ok {
+			c.unlisted[id] = now
+			continue
+		}
+		if now.Sub(since) >= c.cfg.CleanupAfter {
+			gone = append(gone, id)
+		}
+	}
+	for id := range c.unlisted {
+		if _, ok := items[id]; !ok {
+			delete(c.unlisted, id) // deleted, here or by another worker
+		}
+	}
+	return gone
+}
+
+// deleteFinished deletes a finished lease of a trimmed shard. The write is
+// conditional on the lease still being finished. A child whose parent's
+// lease is gone treats the parent as finished, as it is neither in the
+// table nor in the listing.
+func (c *Coordinator) deleteFinished(ctx context.Context, id string) {
+	_, err := c.cfg.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(c.cfg.Table),
+		Key:                       keyOf(id),
+		ConditionExpression:       aws.String(attrCheckpoint + " = :end"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":end": str(ckptShardEnd)},
+	})
+	c.writes.Add(1)
+	switch {
+	case err == nil:
+		c.log.Info("lease of a trimmed shard deleted", "shard", id)
+	case !isCCF(err):
+		c.failures.Add(1)
+		c.log.Warn("deleting the lease of a trimmed shard failed; retrying at a later pass", "shard", id, "err", err)
+	}
 }
 
 // putIfAbsent writes an item unless one with its key exists (a

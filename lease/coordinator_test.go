@@ -268,3 +268,46 @@ func TestImportFromKCLTable(t *testing.T) {
 		}
 	}
 }
+
+func TestTrimmedShardsLeasesAreDeleted(t *testing.T) {
+	r := newRig(t)
+	parent, child := engine.ShardInfo{ID: "shardId-0"}, engine.ShardInfo{ID: "shardId-1", Parents: []string{"shardId-0"}}
+	closed := engine.ShardInfo{ID: "shardId-2"}
+	w1 := r.worker("w1", parent, child, closed)
+	pass(t, w1)
+	sync1(t, w1, map[string]engine.Held{"shardId-0": {Finished: true}, "shardId-2": {Finished: true}})
+	pass(t, w1)
+	if got := w1.Held(); !slices.Equal(got, []string{"shardId-1"}) {
+		t.Fatalf("held %v, want the child", got)
+	}
+	// The parent leaves the listing (trimmed); shardId-2 stays listed.
+	if _, err := w1.Sync(context.Background(), []engine.ShardInfo{child, closed}, nil); err != nil {
+		t.Fatal(err)
+	}
+	leases := func() []string {
+		tb, err := ReadTable(context.Background(), r.api, r.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, l := range tb.Leases {
+			ids = append(ids, l.ShardID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	pass(t, w1)
+	r.clk.add(59 * time.Minute)
+	pass(t, w1)
+	if got := leases(); len(got) != 3 {
+		t.Fatalf("leases %v after 59 minutes unlisted, want all 3 kept", got)
+	}
+	r.clk.add(2 * time.Minute)
+	pass(t, w1)
+	if got := leases(); !slices.Equal(got, []string{"shardId-1", "shardId-2"}) {
+		t.Fatalf("leases %v, want the trimmed parent's deleted and the finished but listed shard's kept", got)
+	}
+	if got := w1.Held(); !slices.Equal(got, []string{"shardId-1"}) {
+		t.Fatalf("held %v after the cleanup, want the child still", got)
+	}
+}
