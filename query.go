@@ -115,7 +115,8 @@ type QueryConfig struct {
 	Listeners []Listener
 	// Coordinator, when set, runs the query as one worker of several that
 	// share the stream's shards (worker mode; package lease implements it
-	// on DynamoDB). Checkpoint is then this worker's own checkpoint.
+	// on DynamoDB). Checkpoint is then this worker's own checkpoint. A
+	// worker runs continuously: only ProcessingTime triggers are accepted.
 	Coordinator Coordinator
 	// PeerLogs opens another worker's checkpoint in worker mode, so that a
 	// shard taken over from a dead worker resumes after its last commit.

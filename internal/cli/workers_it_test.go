@@ -759,6 +759,8 @@ func TestWorkerIDIsChecked(t *testing.T) {
 		{[]string{"--source-option", "shardflow.coordination=DYNAMODB", "--source-option", "shardflow.lease.tableName=leases", "--worker-id", "../escape"}, `shardflow.workerId`},
 		{[]string{"--worker-id", "w1"}, `--worker-id "w1" needs worker mode`},
 		{[]string{"--source-option", "shardflow.coordination=DYNAMODB"}, "needs a lease table"},
+		// A worker sees only its own shards: "once" means nothing there.
+		{[]string{"--source-option", "shardflow.coordination=DYNAMODB", "--source-option", "shardflow.lease.tableName=leases", "--worker-id", "w1"}, "use a processing-time trigger"},
 	} {
 		var stdout, stderr strings.Builder
 		if code := Run(append(slices.Clone(base), c.args...), &stdout, &stderr, nil); code != ExitUsage || !strings.Contains(stderr.String(), c.want) {

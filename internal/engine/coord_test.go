@@ -6,8 +6,10 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shardflow/shardflow/checkpoint"
 	"github.com/shardflow/shardflow/checkpoint/memstore"
@@ -63,6 +65,34 @@ func (c *fakeCoord) Close(ctx context.Context, release bool, mine map[string]Hel
 	return nil
 }
 
+// runWorker runs a worker-mode query with ProcessingTime(0) until done
+// reports true (or 10 s pass), then stops it.
+func runWorker(t *testing.T, cfg Config, done func() bool) error {
+	t.Helper()
+	cfg.Trigger = Trigger{Kind: KindProcessingTime}
+	cfg.Limits.DiscoveryInterval = 5 * time.Millisecond
+	q, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() { res <- q.Run(t.Context()) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !done() && time.Now().Before(deadline) {
+		select {
+		case err := <-res:
+			return err
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := q.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return <-res
+}
+
+func rowsAtLeast(c *collector, n int) func() bool { return func() bool { return len(c.all()) >= n } }
+
 func readCommit(t *testing.T, s checkpoint.Store, n string) CommitEntry {
 	t.Helper()
 	b, err := s.Read(t.Context(), "commits/"+n)
@@ -83,7 +113,7 @@ func TestWorkerAbandonsABatchWhoseLeaseIsUnsafe(t *testing.T) {
 	co.unsafeOnce = []string{"shardId-1"}
 	sink := newCollector()
 	store := memstore.New()
-	if err := run(t, Config{Store: store, Source: src, Sink: sink, Coordinator: co, Trigger: Trigger{Kind: KindAvailableNow}}); err != nil {
+	if err := runWorker(t, Config{Store: store, Source: src, Sink: sink, Coordinator: co}, rowsAtLeast(sink, 6)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := sink.batches[0]; ok {
@@ -111,13 +141,13 @@ func TestWorkerRestartAbandonsItsUncommittedBatch(t *testing.T) {
 	boom := errors.New("sink down")
 	failing := newCollector()
 	failing.fail = func(*Batch) error { return boom }
-	cfg := Config{Store: store, Source: src, Sink: failing, Coordinator: newFakeCoord(), Trigger: Trigger{Kind: KindAvailableNow}}
-	if err := run(t, cfg); !errors.Is(err, boom) {
+	cfg := Config{Store: store, Source: src, Sink: failing, Coordinator: newFakeCoord()}
+	if err := runWorker(t, cfg, func() bool { return false }); !errors.Is(err, boom) {
 		t.Fatalf("run: %v", err)
 	}
 	sink := newCollector()
 	cfg.Sink, cfg.Coordinator = sink, newFakeCoord()
-	if err := run(t, cfg); err != nil {
+	if err := runWorker(t, cfg, rowsAtLeast(sink, 3)); err != nil {
 		t.Fatal(err)
 	}
 	if c := readCommit(t, store, "0"); !c.Abandoned {
@@ -132,7 +162,8 @@ func TestWorkerResumesAfterTheDeadOwnersLastCommit(t *testing.T) {
 	src := newFakeSource("s", "shardId-0")
 	src.put("shardId-0", 4)
 	dead := memstore.New()
-	if err := run(t, Config{Store: dead, Source: src, Sink: newCollector(), Coordinator: newFakeCoord(), Trigger: Trigger{Kind: KindAvailableNow}}); err != nil {
+	first := newCollector()
+	if err := runWorker(t, Config{Store: dead, Source: src, Sink: first, Coordinator: newFakeCoord()}, rowsAtLeast(first, 4)); err != nil {
 		t.Fatal(err)
 	}
 	later := keysOf("shardId-0", src.put("shardId-0", 2))
@@ -147,10 +178,17 @@ func TestWorkerResumesAfterTheDeadOwnersLastCommit(t *testing.T) {
 		}
 		return dead, nil
 	}
-	if err := run(t, Config{Store: memstore.New(), Source: src, Sink: sink, Coordinator: co, PeerLogs: peers, Trigger: Trigger{Kind: KindAvailableNow}}); err != nil {
+	if err := runWorker(t, Config{Store: memstore.New(), Source: src, Sink: sink, Coordinator: co, PeerLogs: peers}, rowsAtLeast(sink, 2)); err != nil {
 		t.Fatal(err)
 	}
 	if got := sink.all(); !slices.Equal(got, later) {
 		t.Fatalf("the new owner read %v, want only %v", got, later)
+	}
+}
+
+func TestWorkerModeRunsContinuously(t *testing.T) {
+	_, err := New(Config{Store: memstore.New(), Source: newFakeSource("s"), Sink: newCollector(), Coordinator: newFakeCoord(), Trigger: Trigger{Kind: KindAvailableNow}})
+	if err == nil || !strings.Contains(err.Error(), "processing-time") {
+		t.Fatalf("worker mode with AvailableNow: %v", err)
 	}
 }

@@ -163,6 +163,11 @@ func New(cfg Config) (*Query, error) {
 	if cfg.Trigger.Kind == KindProcessingTime && cfg.Trigger.Interval < 0 {
 		errs = append(errs, fmt.Errorf("trigger interval %s is negative; use 0 or more", cfg.Trigger.Interval))
 	}
+	if cfg.Coordinator != nil && cfg.Trigger.Kind != KindProcessingTime {
+		// A worker sees only the shards it holds, and takes them over
+		// time: "everything available now" has no meaning for one worker.
+		errs = append(errs, fmt.Errorf("worker mode runs continuously: trigger %s is not supported there; use a processing-time trigger", cfg.Trigger))
+	}
 	if cfg.Limits.MaxFetchTimePerShard < 0 {
 		errs = append(errs, fmt.Errorf("kinesis.maxFetchTimePerShardSec %s is negative", cfg.Limits.MaxFetchTimePerShard))
 	}
