@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shardflow/shardflow/checkpoint"
 )
@@ -617,4 +618,30 @@ func summary(b []byte) string {
 		return fmt.Sprintf("%q", b)
 	}
 	return fmt.Sprintf("%d bytes starting %q", len(b), b[:32])
+}
+
+// DeleteManyFenced checks a store whose Lock lease the caller has just
+// had taken over by another run (and which holds offsets/1): within a few
+// seconds DeleteMany is refused with checkpoint.ErrLocked, and a refused
+// DeleteMany deletes nothing.
+func DeleteManyFenced(t *testing.T, s checkpoint.BatchDeleter, read func(name string) error) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := s.DeleteMany(ctx, []string{"offsets/0"})
+		if errors.Is(err, checkpoint.ErrLocked) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DeleteMany after the lease was taken over = %v, want ErrLocked", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := s.DeleteMany(ctx, []string{"offsets/1"}); !errors.Is(err, checkpoint.ErrLocked) {
+		t.Fatalf("DeleteMany after the lease was lost = %v, want ErrLocked", err)
+	}
+	if err := read("offsets/1"); err != nil {
+		t.Fatalf("offsets/1 after a refused DeleteMany: %v", err)
+	}
 }

@@ -338,21 +338,5 @@ func TestLostLeaseFencesWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := s.DeleteMany(ctx, []string{"offsets/0"})
-		if errors.Is(err, checkpoint.ErrLocked) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DeleteMany after the lease was taken over = %v, want ErrLocked", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := s.DeleteMany(ctx, []string{"offsets/1"}); !errors.Is(err, checkpoint.ErrLocked) {
-		t.Fatalf("DeleteMany after the lease was lost = %v, want ErrLocked", err)
-	}
-	if _, err := s.Read(ctx, "offsets/1"); err != nil {
-		t.Fatalf("offsets/1 after a refused DeleteMany: %v", err)
-	}
+	checkpointtest.DeleteManyFenced(t, s, func(name string) error { _, err := s.Read(ctx, name); return err })
 }

@@ -164,23 +164,7 @@ func TestLostLeaseFencesDeleteMany(t *testing.T) {
 		Body: strings.NewReader(`{"owner":"new run","token":"y","beat":0,"leaseMs":300}`)}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := s.DeleteMany(ctx, []string{"offsets/0"})
-		if errors.Is(err, checkpoint.ErrLocked) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DeleteMany after the lease was taken over = %v, want ErrLocked", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := s.DeleteMany(ctx, []string{"offsets/1"}); !errors.Is(err, checkpoint.ErrLocked) {
-		t.Fatalf("DeleteMany after the lease was lost = %v, want ErrLocked", err)
-	}
-	if _, err := s.Read(ctx, "offsets/1"); err != nil {
-		t.Fatalf("offsets/1 after a refused DeleteMany: %v", err)
-	}
+	checkpointtest.DeleteManyFenced(t, s, func(name string) error { _, err := s.Read(ctx, name); return err })
 }
 
 // methodCounter counts the requests of an S3 client by HTTP method.
