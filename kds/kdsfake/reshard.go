@@ -40,15 +40,11 @@ func (s *Server) splitShard(c *call) error {
 	if !ok {
 		return errValidate("1 validation error detected: Value '%s' at 'newStartingHashKey' failed to satisfy constraint: Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})", in.NewStartingHashKey)
 	}
-	st, err := c.stream(in.streamRef)
+	st, err := c.lockChangeable(in.streamRef)
 	if err != nil {
 		return err
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if err := st.changeable(c.now); err != nil {
-		return err
-	}
 	sh, err := st.openShard(in.ShardToSplit, c.now)
 	if err != nil {
 		return err
@@ -76,15 +72,11 @@ func (s *Server) mergeShards(c *call) error {
 	if in.ShardToMerge == "" || in.AdjacentShardToMerge == "" {
 		return errValidate("1 validation error detected: ShardToMerge and AdjacentShardToMerge must not be null")
 	}
-	st, err := c.stream(in.streamRef)
+	st, err := c.lockChangeable(in.streamRef)
 	if err != nil {
 		return err
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if err := st.changeable(c.now); err != nil {
-		return err
-	}
 	a, err := st.openShard(in.ShardToMerge, c.now)
 	if err != nil {
 		return err
@@ -126,15 +118,11 @@ func (s *Server) updateShardCount(c *call) error {
 	if target < 1 || target > maxShardsPerStream {
 		return errValidate("1 validation error detected: Value '%d' at 'targetShardCount' failed to satisfy constraint: Member must have value between 1 and %d", target, maxShardsPerStream)
 	}
-	st, err := c.stream(in.streamRef)
+	st, err := c.lockChangeable(in.streamRef)
 	if err != nil {
 		return err
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if err := st.changeable(c.now); err != nil {
-		return err
-	}
 	old := st.openShards()
 	cur := len(old)
 	if target > 2*cur || 2*target < cur {

@@ -155,6 +155,21 @@ func (st *stream) changeable(now time.Time) error {
 	return nil
 }
 
+// lockChangeable returns the stream ref names, locked, when it is ACTIVE
+// and so may change (reshard, retention, ...); the caller unlocks it.
+func (c *call) lockChangeable(ref streamRef) (*stream, error) {
+	st, err := c.stream(ref)
+	if err != nil {
+		return nil, err
+	}
+	st.mu.Lock()
+	if err := st.changeable(c.now); err != nil {
+		st.mu.Unlock()
+		return nil, err
+	}
+	return st, nil
+}
+
 // CreateStream creates a stream with shardCount shards in the default
 // account, as the CreateStream action does. It is for programs that start
 // the server with streams ready, such as `shardflow local --streams`.
@@ -680,15 +695,11 @@ func (s *Server) changeRetention(c *call, increase bool) error {
 		return errValidate("1 validation error detected: Value null at 'retentionPeriodHours' failed to satisfy constraint: Member must not be null")
 	}
 	h := *in.RetentionPeriodHours
-	st, err := c.stream(in.streamRef)
+	st, err := c.lockChangeable(in.streamRef)
 	if err != nil {
 		return err
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
-	if err := st.changeable(c.now); err != nil {
-		return err
-	}
 	cur := int(st.retention / time.Hour)
 	switch {
 	case h < minRetentionHours:
