@@ -25,7 +25,8 @@ type Coordinator interface {
 	// uses for new shards (invariant 5 across processes). resolve is called
 	// only by the first worker of a new lease table.
 	Join(ctx context.Context, resolve func(context.Context) (Shared, error)) (Shared, error)
-	// Sync tells the coordinator the shards listed and, for every shard the
+	// Sync tells the coordinator the shards listed (nil: the same as at the
+	// last call) and, for every shard the
 	// engine holds, its committed state (positions the next lease renewal
 	// records; finished shards are released at once; shards another worker
 	// asked for are handed over with their position). It returns the shards
@@ -117,10 +118,13 @@ func (q *Query) mine() map[string]Held {
 // lease's position (or the previous owner's later committed one); shards
 // lost or handed over stop being read at once.
 func (q *Query) syncLeases(ctx context.Context) error {
-	held, err := q.cfg.Coordinator.Sync(ctx, q.listed, q.mine())
+	// A listing goes to the coordinator once: Sync runs before every
+	// batch, ListShards at most every DiscoveryInterval.
+	held, err := q.cfg.Coordinator.Sync(ctx, q.listing, q.mine())
 	if err != nil {
 		return fmt.Errorf("lease table: %w", err)
 	}
+	q.listing = nil
 	for _, id := range slices.Sorted(maps.Keys(q.shards)) {
 		if _, ok := held[id]; !ok {
 			q.closeReader(q.shards[id])
@@ -142,8 +146,7 @@ func (q *Query) syncLeases(ctx context.Context) error {
 		}
 		// Only a shard this worker's own listing showed can be judged
 		// vanished: the lease may come from another worker's newer list.
-		listed := slices.ContainsFunc(q.listed, func(i ShardInfo) bool { return i.ID == id })
-		q.shards[id] = &shardRun{info: l.Info, next: start, state: st, listed: listed}
+		q.shards[id] = &shardRun{info: l.Info, next: start, state: st, listed: q.listedIDs[id]}
 		q.log.Info("lease acquired", "shard", id, "from", start.String(), "previousOwner", l.PrevOwner)
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 type fakeCoord struct {
 	mu         sync.Mutex
 	starts     map[string]Lease
+	listed     []ShardInfo // the last listing given to Sync
 	unsafeOnce []string
 	closed     map[string]Held
 	wake       chan struct{}
@@ -36,8 +37,11 @@ func (c *fakeCoord) Join(ctx context.Context, resolve func(context.Context) (Sha
 func (c *fakeCoord) Sync(ctx context.Context, listed []ShardInfo, mine map[string]Held) (map[string]Lease, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if listed != nil {
+		c.listed = listed
+	}
 	out := map[string]Lease{}
-	for _, s := range listed {
+	for _, s := range c.listed {
 		l, ok := c.starts[s.ID]
 		if !ok {
 			l = Lease{Start: Start{Type: TrimHorizon}}

@@ -125,8 +125,9 @@ type Query struct {
 	timer       *time.Timer // sleep's timer, reused
 
 	// Worker mode (Config.Coordinator).
-	shared Shared      // the start position shared by every worker
-	listed []ShardInfo // the last ListShards answer
+	shared    Shared          // the start position shared by every worker
+	listing   []ShardInfo     // a ListShards answer not yet given to the coordinator
+	listedIDs map[string]bool // the shards of the last ListShards answer
 }
 
 // shardRun is the engine's view of one tracked shard.
@@ -490,22 +491,16 @@ func (q *Query) discover(ctx context.Context, force bool) error {
 		return fmt.Errorf("list shards: %w", err)
 	}
 	q.lastList = now
-	q.listed = list
 	listed := make(map[string]bool, len(list))
 	for _, info := range list {
 		listed[info.ID] = true
-		if q.cfg.Coordinator != nil {
-			if s, ok := q.shards[info.ID]; ok {
-				s.listed = true
-				if info.Closed && s.state == StateOpen {
-					s.state = StateClosed
-				}
-			}
+		if _, tracked := q.shards[info.ID]; !tracked && q.cfg.Coordinator != nil {
 			continue // worker mode: only leased shards are tracked
 		}
 		q.track(info)
 		q.shards[info.ID].listed = true
 	}
+	q.listing, q.listedIDs = list, listed
 	for _, id := range q.sortedIDs() {
 		s := q.shards[id]
 		if listed[id] || !s.listed && s.state != StateFinished {
