@@ -67,15 +67,15 @@ func openCheckpointForStatus(ctx context.Context, job Job) (checkpoint.Store, er
 			return nil, fmt.Errorf("no checkpoint at %s: %w", location, err)
 		}
 	}
-	// The stream name is required by the option registry but means
-	// nothing to the store.
-	if _, ok := job.Source.Options["kinesis.streamName"]; !ok {
-		job.Source.Options["kinesis.streamName"] = "status"
-	}
 	return openCheckpoint(ctx, job)
 }
 
 func (e *env) status(ctx context.Context, job Job, asJSON bool) error {
+	// The stream name is required by the option registry but means
+	// nothing to the checkpoint or the lease table.
+	if _, ok := job.Source.Options["kinesis.streamName"]; !ok {
+		job.Source.Options["kinesis.streamName"] = "status"
+	}
 	if ws, err := readWorkerStatus(ctx, job); ws != nil || err != nil {
 		if err != nil {
 			return err
@@ -229,11 +229,7 @@ var statusWorkerID = regexp.MustCompile(`^[a-zA-Z0-9_.:=-]{1,128}$`)
 // readWorkerStatus reads the lease table and every worker's checkpoint when the
 // source options ask for worker mode; it returns nil, nil otherwise.
 func readWorkerStatus(ctx context.Context, job Job) (*workerModeStatus, error) {
-	opts := maps.Clone(job.Source.Options)
-	if _, ok := opts["kinesis.streamName"]; !ok {
-		opts["kinesis.streamName"] = "status" // required by the registry, unused here
-	}
-	o, _, err := shardflow.ParseOptions(shardflow.ScopeSource, opts)
+	o, _, err := shardflow.ParseOptions(shardflow.ScopeSource, job.Source.Options)
 	if err != nil || o.String("shardflow.coordination") != "DYNAMODB" {
 		return nil, nil // the checkpoint path reports option errors in full
 	}
