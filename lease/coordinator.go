@@ -194,9 +194,6 @@ func New(cfg Config) (*Coordinator, error) {
 	}, nil
 }
 
-// WorkerID returns the worker's id.
-func (c *Coordinator) WorkerID() string { return c.cfg.WorkerID }
-
 func (c *Coordinator) signal() {
 	select {
 	case c.wake <- struct{}{}:

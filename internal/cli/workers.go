@@ -19,7 +19,6 @@ import (
 
 // workerMode is a job's worker-mode setup (shardflow.coordination=DYNAMODB).
 type workerMode struct {
-	id    string
 	coord *lease.Coordinator
 	// peers opens another worker's checkpoint, read-only.
 	peers engine.PeerLogs
@@ -115,7 +114,7 @@ func setupWorker(ctx context.Context, job *Job, flagID string, log *slog.Logger)
 		return ckptopen.Open(ctx, workerLocation(shared, worker), ccfg)
 	}
 	log.Info("worker mode", "workerId", id, "leaseTable", table, "checkpoint", job.CheckpointLocation)
-	return &workerMode{id: id, coord: coord, peers: peers}, nil
+	return &workerMode{coord: coord, peers: peers}, nil
 }
 
 // leaseTableName is the worker-mode lease table the options name:
