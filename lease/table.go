@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/shardflow/shardflow/internal/ddbtable"
 	"github.com/shardflow/shardflow/internal/engine"
 )
 
@@ -161,39 +162,12 @@ const setCheckpoint = attrCheckpoint + " = :cp, " + attrSub + " = :sub, " + attr
 // ensureTable creates the lease table (PAY_PER_REQUEST, hash key leaseKey)
 // if it is missing and waits until it is ACTIVE.
 func ensureTable(ctx context.Context, c API, table string, wait time.Duration) error {
-	out, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
-	var rnf *types.ResourceNotFoundException
-	switch {
-	case errors.As(err, &rnf):
-		_, err = c.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName:            aws.String(table),
-			BillingMode:          types.BillingModePayPerRequest,
-			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrKey), AttributeType: types.ScalarAttributeTypeS}},
-			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrKey), KeyType: types.KeyTypeHash}},
-		})
-		var inUse *types.ResourceInUseException
-		if err != nil && !errors.As(err, &inUse) {
-			return fmt.Errorf("create lease table %s: %w", table, err)
-		}
-	case err != nil:
-		return fmt.Errorf("describe lease table %s: %w", table, err)
-	default:
-		ks := out.Table.KeySchema
-		if len(ks) != 1 || aws.ToString(ks[0].AttributeName) != attrKey {
+	return ddbtable.Ensure(ctx, c, table, ddbtable.Key{Hash: attrKey}, wait, "lease table", func(d *types.TableDescription) error {
+		if ks := d.KeySchema; len(ks) != 1 || aws.ToString(ks[0].AttributeName) != attrKey {
 			return fmt.Errorf("table %s is not a lease table: its key must be the string %q alone (is it a checkpoint table? name a separate table with shardflow.lease.tableName)", table, attrKey)
 		}
-		if out.Table.TableStatus == types.TableStatusActive || out.Table.TableStatus == types.TableStatusUpdating {
-			return nil
-		}
-	}
-	w := dynamodb.NewTableExistsWaiter(c, func(o *dynamodb.TableExistsWaiterOptions) {
-		o.MinDelay = 100 * time.Millisecond
-		o.MaxDelay = 5 * time.Second
+		return nil
 	})
-	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, wait); err != nil {
-		return fmt.Errorf("waiting for lease table %s to be ACTIVE: %w", table, err)
-	}
-	return nil
 }
 
 // scanTable reads every item of a table with consistent reads. It returns

@@ -65,6 +65,7 @@ import (
 
 	"github.com/shardflow/shardflow/checkpoint"
 	"github.com/shardflow/shardflow/checkpoint/internal/lease"
+	"github.com/shardflow/shardflow/internal/ddbtable"
 )
 
 // API is the part of *dynamodb.Client the store calls.
@@ -210,42 +211,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 // ensureTable creates the table PAY_PER_REQUEST if missing and waits for
 // ACTIVE; an existing table must have the store's key schema.
 func ensureTable(ctx context.Context, c API, table string, wait time.Duration) error {
-	out, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
-	var rnf *types.ResourceNotFoundException
-	switch {
-	case errors.As(err, &rnf):
-		_, err = c.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName:   aws.String(table),
-			BillingMode: types.BillingModePayPerRequest,
-			AttributeDefinitions: []types.AttributeDefinition{
-				{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
-				{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
-			},
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
-			},
-		})
-		var inUse *types.ResourceInUseException
-		if err != nil && !errors.As(err, &inUse) {
-			return fmt.Errorf("ddbstore: create table %s: %w", table, err)
-		}
-	case err != nil:
-		return fmt.Errorf("ddbstore: describe table %s: %w", table, err)
-	default:
-		if err := checkSchema(table, out.Table); err != nil {
-			return err
-		}
-		if out.Table.TableStatus == types.TableStatusActive || out.Table.TableStatus == types.TableStatusUpdating {
-			return nil
-		}
-	}
-	w := dynamodb.NewTableExistsWaiter(c, func(o *dynamodb.TableExistsWaiterOptions) {
-		o.MinDelay = 100 * time.Millisecond
-		o.MaxDelay = 5 * time.Second
-	})
-	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, wait); err != nil {
-		return fmt.Errorf("ddbstore: waiting for table %s to be ACTIVE: %w", table, err)
+	err := ddbtable.Ensure(ctx, c, table, ddbtable.Key{Hash: attrPK, Range: attrSK}, wait, "table",
+		func(d *types.TableDescription) error { return checkSchema(table, d) })
+	if err != nil {
+		return fmt.Errorf("ddbstore: %w", err)
 	}
 	return nil
 }
@@ -261,7 +230,7 @@ func checkSchema(table string, d *types.TableDescription) error {
 		}
 	}
 	if hash != attrPK || rng != attrSK {
-		return fmt.Errorf("ddbstore: table %s has key (%s, %s), not shardflow's (pk, sk): it was made by another program (the Spark connector's tables have metadataKey and metadataSortKey); use another kinesis.dynamodb.tableName", table, hash, rng)
+		return fmt.Errorf("table %s has key (%s, %s), not shardflow's (pk, sk): it was made by another program (the Spark connector's tables have metadataKey and metadataSortKey); use another kinesis.dynamodb.tableName", table, hash, rng)
 	}
 	return nil
 }
