@@ -121,11 +121,7 @@ func (s *Server) ExpireIterators() { s.iterEpoch.Add(1) }
 // are over. stream is a name in the default account or a stream ARN. It
 // returns how many subscriptions it ended.
 func (s *Server) EndSubscriptions(stream, shardID string) int {
-	acct, name := s.cfg.DefaultAccount, stream
-	if a, n, ok := parseStreamARN(stream); ok {
-		acct, name = a, n
-	}
-	st := s.lookup(acct, name, s.now())
+	st, _, _ := s.namedStream(stream, s.now())
 	if st == nil {
 		return 0
 	}
@@ -143,11 +139,7 @@ func (s *Server) EndSubscriptions(stream, shardID string) int {
 // default account or a stream ARN. It returns how many subscriptions it
 // broke.
 func (s *Server) BreakSubscriptions(stream, shardID, exception string) int {
-	acct, name := s.cfg.DefaultAccount, stream
-	if a, n, ok := parseStreamARN(stream); ok {
-		acct, name = a, n
-	}
-	st := s.lookup(acct, name, s.now())
+	st, _, _ := s.namedStream(stream, s.now())
 	if st == nil {
 		return 0
 	}
@@ -168,12 +160,8 @@ func (s *Server) BreakSubscriptions(stream, shardID, exception string) int {
 // without records, and closed before before, disappears from ListShards.
 // stream is a name in the default account or a stream ARN.
 func (s *Server) Trim(stream, shardID string, before time.Time) error {
-	acct, name := s.cfg.DefaultAccount, stream
-	if a, n, ok := parseStreamARN(stream); ok {
-		acct, name = a, n
-	}
 	now := s.now()
-	st := s.lookup(acct, name, now)
+	st, acct, name := s.namedStream(stream, now)
 	if st == nil {
 		return fmt.Errorf("kdsfake: stream %s under account %s not found", name, acct)
 	}
@@ -240,4 +228,15 @@ func (s *Server) applyFaults(r *http.Request, action string) *apiError {
 		return newError(errLimitExceeded, "Rate exceeded for %s (injected).", action)
 	}
 	return newError(errThroughput, "Rate exceeded (injected throttling of %s).", action)
+}
+
+// namedStream resolves the stream argument of the fault-injection methods:
+// a name in the default account, or a stream ARN. st is nil when there is
+// no such stream.
+func (s *Server) namedStream(ref string, now time.Time) (st *stream, acct, name string) {
+	acct, name = s.cfg.DefaultAccount, ref
+	if a, n, ok := parseStreamARN(ref); ok {
+		acct, name = a, n
+	}
+	return s.lookup(acct, name, now), acct, name
 }
