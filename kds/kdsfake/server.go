@@ -186,6 +186,15 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // returns the endpoint URL, such as "http://127.0.0.1:4567", and serves in
 // the background until Close.
 func (s *Server) Listen(addr string) (string, error) {
+	return s.listen(addr, "http://", &s.url, func(ln net.Listener) *http.Server {
+		return serveH2C(ln, s.Handler(), s.log)
+	})
+}
+
+// listen listens on addr and serves there with serve until Close. It
+// returns the endpoint URL (scheme + address), which also becomes *first
+// if that is still empty.
+func (s *Server) listen(addr, scheme string, first *string, serve func(net.Listener) *http.Server) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("kdsfake: listen: %w", err)
@@ -196,10 +205,10 @@ func (s *Server) Listen(addr string) (string, error) {
 		ln.Close()
 		return "", errors.New("kdsfake: server closed")
 	}
-	s.servers = append(s.servers, serveH2C(ln, s.Handler(), s.log))
-	u := "http://" + ln.Addr().String()
-	if s.url == "" {
-		s.url = u
+	s.servers = append(s.servers, serve(ln))
+	u := scheme + ln.Addr().String()
+	if *first == "" {
+		*first = u
 	}
 	return u, nil
 }
@@ -213,22 +222,9 @@ func (s *Server) ListenTLS(addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("kdsfake: listen: %w", err)
-	}
-	s.lnMu.Lock()
-	defer s.lnMu.Unlock()
-	if s.isClosed() {
-		ln.Close()
-		return "", errors.New("kdsfake: server closed")
-	}
-	s.servers = append(s.servers, serveTLS(ln, s.Handler(), cert, s.log))
-	u := "https://" + ln.Addr().String()
-	if s.tlsURL == "" {
-		s.tlsURL = u
-	}
-	return u, nil
+	return s.listen(addr, "https://", &s.tlsURL, func(ln net.Listener) *http.Server {
+		return serveTLS(ln, s.Handler(), cert, s.log)
+	})
 }
 
 // certificate returns the server's self-signed certificate, made once.
