@@ -206,12 +206,9 @@ func (s *Server) listConsumers(c *call) error {
 	if in.StreamARN == "" {
 		return errValidate("1 validation error detected: Value null at 'streamARN' failed to satisfy constraint: Member must not be null")
 	}
-	limit := 100
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 10000 {
-			return errValidate("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 10000", *in.MaxResults)
-		}
-		limit = *in.MaxResults
+	limit, err := pageLimit(in.MaxResults, "maxResults", 100, 10000, 10000)
+	if err != nil {
+		return err
 	}
 	after := ""
 	if in.NextToken != "" {

@@ -454,12 +454,9 @@ func (s *Server) getRecords(c *call) error {
 	if len(in.ShardIterator) > maxIteratorChars {
 		return errValidate("1 validation error detected: Value at 'shardIterator' failed to satisfy constraint: Member must have length less than or equal to %d", maxIteratorChars)
 	}
-	limit := maxGetLimit
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > maxGetLimit {
-			return errValidate("1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and %d", *in.Limit, maxGetLimit)
-		}
-		limit = *in.Limit
+	limit, err := pageLimit(in.Limit, "limit", maxGetLimit, maxGetLimit, maxGetLimit)
+	if err != nil {
+		return err
 	}
 	it, ok := decodeIterator(in.ShardIterator)
 	if !ok {
@@ -523,7 +520,7 @@ func (s *Server) getRecords(c *call) error {
 	if s.cfg.Quotas {
 		sh.quota.readBytes(res.bytes)
 	}
-	err := c.writeJSON(b)
+	err = c.writeJSON(b)
 	putBuf(bp, b)
 	return err
 }

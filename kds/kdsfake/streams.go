@@ -365,12 +365,9 @@ func (s *Server) describeStream(c *call) error {
 	if err := c.decode(&in); err != nil {
 		return err
 	}
-	limit := 100
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > 10000 {
-			return errValidate("1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and 10000", *in.Limit)
-		}
-		limit = min(*in.Limit, 100)
+	limit, err := pageLimit(in.Limit, "limit", 100, 10000, 100)
+	if err != nil {
+		return err
 	}
 	st, err := c.stream(in.streamRef)
 	if err != nil {
@@ -469,12 +466,9 @@ func (s *Server) listStreams(c *call) error {
 	if err := c.decode(&in); err != nil {
 		return err
 	}
-	limit := 100
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > 10000 {
-			return errValidate("1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and 10000", *in.Limit)
-		}
-		limit = *in.Limit
+	limit, err := pageLimit(in.Limit, "limit", 100, 10000, 10000)
+	if err != nil {
+		return err
 	}
 	after := in.ExclusiveStartStreamName
 	if in.NextToken != "" {
@@ -544,12 +538,9 @@ func (s *Server) listShards(c *call) error {
 	if err := c.decode(&in); err != nil {
 		return err
 	}
-	limit := 1000
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 10000 {
-			return errValidate("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 10000", *in.MaxResults)
-		}
-		limit = min(*in.MaxResults, 1000)
+	limit, err := pageLimit(in.MaxResults, "maxResults", 1000, 10000, 1000)
+	if err != nil {
+		return err
 	}
 	var (
 		st      *stream
@@ -788,12 +779,9 @@ func (s *Server) listTags(c *call) error {
 	if err := c.decode(&in); err != nil {
 		return err
 	}
-	limit := 50
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > 50 {
-			return errValidate("1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and 50", *in.Limit)
-		}
-		limit = *in.Limit
+	limit, err := pageLimit(in.Limit, "limit", 50, 50, 50)
+	if err != nil {
+		return err
 	}
 	st, err := c.stream(in.streamRef)
 	if err != nil {
@@ -843,4 +831,17 @@ func (s *Server) describeLimits(c *call) error {
 		OnDemandStreamCount      int
 		OnDemandStreamCountLimit int
 	}{20000, open, onDemand, 50})
+}
+
+// pageLimit is an action's optional page size (Limit, MaxResults): def
+// when v is nil, a validation error naming field outside 1..hi, else v
+// capped at most (the most the service returns per page).
+func pageLimit(v *int, field string, def, hi, most int) (int, error) {
+	if v == nil {
+		return def, nil
+	}
+	if *v < 1 || *v > hi {
+		return 0, errValidate("1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value between 1 and %d", *v, field, hi)
+	}
+	return min(*v, most), nil
 }
