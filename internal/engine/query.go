@@ -547,9 +547,14 @@ func (q *Query) track(info ShardInfo) {
 
 // readable reports whether every parent of s is finished or untracked
 // (invariant 4: a child is not read before its parents' ends are committed).
+// An untracked parent is one trimmed away, unless s itself is known only
+// from a parent's ChildShards: the listing that shows s may then also show
+// a parent this query has not seen yet (a reshard's other, adjacent
+// parent), so s waits for it.
 func (q *Query) readable(s *shardRun) bool {
 	for _, p := range s.info.Parents {
-		if ps, ok := q.shards[p]; ok && ps.state != StateFinished {
+		ps, ok := q.shards[p]
+		if !ok && !s.listed || ok && ps.state != StateFinished {
 			return false
 		}
 	}

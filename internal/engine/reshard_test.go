@@ -169,3 +169,59 @@ func TestVanishedShardIsDataLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestChildWaitsForAParentNotListedYet: a child known only from one
+// parent's ChildShards names another parent this query has not seen (not
+// listed yet): it is read only once a listing shows that parent and the
+// parent was read to its end.
+func TestChildWaitsForAParentNotListedYet(t *testing.T) {
+	src := newFakeSource("s", "shardId-0")
+	a := keysOf("shardId-0", src.put("shardId-0", 2))
+	src.addShard(ShardInfo{ID: "shardId-1"})
+	b := keysOf("shardId-1", src.put("shardId-1", 3))
+	src.mu.Lock()
+	src.addShard(ShardInfo{ID: "shardId-2", Parents: []string{"shardId-0", "shardId-1"}})
+	for _, id := range []string{"shardId-0", "shardId-1"} {
+		src.shards[id].closed, src.shards[id].info.Closed = true, true
+	}
+	src.shards["shardId-0"].children = []ShardInfo{src.shards["shardId-2"].info}
+	src.hidden = map[string]bool{"shardId-1": true, "shardId-2": true}
+	src.mu.Unlock()
+	c := keysOf("shardId-2", src.put("shardId-2", 2))
+
+	sink := newCollector()
+	q, err := New(Config{Store: memstore.New(), Source: src, Sink: sink, Trigger: Trigger{Kind: KindProcessingTime},
+		Limits: Limits{DiscoveryInterval: 5 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- q.Run(t.Context()) }()
+	waitRows := func(n int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(sink.all()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d rows, want %d: %v", len(sink.all()), n, sink.all())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitRows(len(a))
+	time.Sleep(100 * time.Millisecond) // many discoveries: the child must still wait
+	if got := sink.all(); !slices.Equal(got, a) {
+		t.Fatalf("before the other parent was listed, read %v; want only %v", got, a)
+	}
+	src.mu.Lock()
+	src.hidden = nil
+	src.mu.Unlock()
+	waitRows(len(a) + len(b) + len(c))
+	if err := q.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sink.all(), slices.Concat(a, b, c); !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v: the child after both parents", got, want)
+	}
+}
