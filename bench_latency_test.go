@@ -58,6 +58,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardflow/shardflow"
 	"github.com/shardflow/shardflow/checkpoint/memstore"
@@ -77,6 +78,10 @@ const (
 	latencyMeasure    = 4 * time.Second
 	latencyShards     = 4
 	latencyPayload    = 100 // bytes per record besides the 9-byte header
+	// latencyPerCall is the records per PutRecords call of the third
+	// sub-benchmark: kdsfake pushes each call's records (one shard) as one
+	// event, as a busy shard's events carry several records.
+	latencyPerCall = 10
 )
 
 // latencyServerChild is the server process of BenchmarkEndToEndLatency;
@@ -86,7 +91,7 @@ const (
 // runs the commands read from stdin until EOF, answering each on stdout:
 //
 //	stream <name>                      creates a 4-shard stream: "LATENCY OK"
-//	produce <name> <seconds> <flag>    writes 1000 records/s: "LATENCY DONE <n>"
+//	produce <name> <seconds> <flag> <k> writes 1000 records/s, k per call: "LATENCY DONE <n>"
 func latencyServerChild(certPath string) error {
 	srv, err := kdsfake.New(kdsfake.Config{})
 	if err != nil {
@@ -118,9 +123,10 @@ func latencyServerChild(certPath string) error {
 				return err
 			}
 			fmt.Println("LATENCY OK")
-		case len(f) == 4 && f[0] == "produce":
+		case len(f) == 5 && f[0] == "produce":
 			secs, _ := strconv.ParseFloat(f[2], 64)
-			n, err := latencyProduce(c, f[1], time.Duration(secs*float64(time.Second)), f[3] == "1")
+			k, _ := strconv.Atoi(f[4])
+			n, err := latencyProduce(c, f[1], time.Duration(secs*float64(time.Second)), f[3] == "1", max(k, 1))
 			if err != nil {
 				return err
 			}
@@ -132,13 +138,15 @@ func latencyServerChild(certPath string) error {
 	return sc.Err()
 }
 
-// latencyProduce writes latencyRate records/s for d, one PutRecord each,
-// from 4 goroutines on a fixed schedule, and returns how many it wrote.
-// Each record's data is the send time (unix ns, 8 bytes), the measured
-// flag (1 byte) and padding.
-func latencyProduce(c *kinesis.Client, stream string, d time.Duration, measured bool) (int, error) {
+// latencyProduce writes latencyRate records/s for d from 4 goroutines on a
+// fixed schedule, and returns how many it wrote: one PutRecord each when
+// perCall is 1, else PutRecords calls of perCall records with one partition
+// key (one shard), which kdsfake then pushes as one event. Each record's
+// data is the send time (unix ns, 8 bytes), the measured flag (1 byte) and
+// padding.
+func latencyProduce(c *kinesis.Client, stream string, d time.Duration, measured bool, perCall int) (int, error) {
 	const workers = 4
-	per := latencyRate / workers
+	per := latencyRate / workers / perCall // calls/s per worker
 	interval := time.Second / time.Duration(per)
 	n := int(d.Seconds() * float64(per))
 	start := time.Now()
@@ -146,17 +154,34 @@ func latencyProduce(c *kinesis.Client, stream string, d time.Duration, measured 
 	var failed atomic.Int64
 	for w := range workers {
 		wg.Go(func() {
-			data := make([]byte, 9+latencyPayload)
-			if measured {
-				data[8] = 1
+			entries := make([]types.PutRecordsRequestEntry, perCall)
+			datas := make([][]byte, perCall)
+			for j := range datas {
+				datas[j] = make([]byte, 9+latencyPayload)
+				if measured {
+					datas[j][8] = 1
+				}
 			}
 			for i := range n {
 				next := start.Add(time.Duration(i)*interval + time.Duration(w)*interval/workers)
 				time.Sleep(time.Until(next))
-				binary.BigEndian.PutUint64(data, uint64(time.Now().UnixNano()))
-				_, err := c.PutRecord(context.Background(), &kinesis.PutRecordInput{
-					StreamName: aws.String(stream), PartitionKey: aws.String(strconv.FormatUint(rand.Uint64(), 36)), Data: data,
-				})
+				pk := aws.String(strconv.FormatUint(rand.Uint64(), 36))
+				sent := uint64(time.Now().UnixNano())
+				var err error
+				if perCall == 1 {
+					binary.BigEndian.PutUint64(datas[0], sent)
+					_, err = c.PutRecord(context.Background(), &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: pk, Data: datas[0]})
+				} else {
+					for j := range entries {
+						binary.BigEndian.PutUint64(datas[j], sent)
+						entries[j] = types.PutRecordsRequestEntry{PartitionKey: pk, Data: datas[j]}
+					}
+					var out *kinesis.PutRecordsOutput
+					out, err = c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
+					if err == nil && aws.ToInt32(out.FailedRecordCount) > 0 {
+						err = fmt.Errorf("%d records failed", aws.ToInt32(out.FailedRecordCount))
+					}
+				}
 				if err != nil {
 					failed.Add(1)
 				}
@@ -165,9 +190,9 @@ func latencyProduce(c *kinesis.Client, stream string, d time.Duration, measured 
 	}
 	wg.Wait()
 	if f := failed.Load(); f > 0 {
-		return 0, fmt.Errorf("%d PutRecord calls failed", f)
+		return 0, fmt.Errorf("%d put calls failed", f)
 	}
-	return workers * n, nil
+	return workers * n * perCall, nil
 }
 
 // latencyStreams numbers the benchmark's streams.
@@ -303,7 +328,7 @@ func latencyPercentile(ds []time.Duration, p float64) float64 {
 
 // measureLatency runs one mode against a fresh stream on the child, with
 // the checkpoint in memory or in a local directory (dir).
-func measureLatency(b *testing.B, child *latencyChild, mode string, dir bool) latencyResult {
+func measureLatency(b *testing.B, child *latencyChild, mode string, dir bool, perCall int) latencyResult {
 	b.Helper()
 	// -count repeats a sub-benchmark within one run of its parent (one
 	// child process): every stream gets a new name.
@@ -345,14 +370,14 @@ func measureLatency(b *testing.B, child *latencyChild, mode string, dir bool) la
 	done := make(chan error, 1)
 	go func() { done <- q.Run(b.Context()) }()
 
-	child.send(b, "produce %s %g 0", stream, latencyWarmup.Seconds())
+	child.send(b, "produce %s %g 0 %d", stream, latencyWarmup.Seconds(), perCall)
 	child.reply(b, "DONE")
 	stopProfile := startLatencyProfile(b, stream)
 	cpu0 := cpuTime()
 	sink.mu.Lock()
 	batches0 := sink.batches
 	sink.mu.Unlock()
-	child.send(b, "produce %s %g 1", stream, latencyMeasure.Seconds())
+	child.send(b, "produce %s %g 1 %d", stream, latencyMeasure.Seconds(), perCall)
 	n, _ := strconv.Atoi(child.reply(b, "DONE")[0])
 	deadline := time.Now().Add(time.Minute)
 	for sink.count() < n {
@@ -410,16 +435,22 @@ func startLatencyProfile(b *testing.B, stream string) func() {
 func BenchmarkEndToEndLatency(b *testing.B) {
 	child := startLatencyChild(b)
 	b.Setenv("AWS_CA_BUNDLE", child.certs)
-	for _, dir := range []bool{false, true} {
+	for _, c := range []struct {
+		dir     bool
+		perCall int
+	}{{false, 1}, {true, 1}, {false, latencyPerCall}} {
 		name := "checkpoint=memory"
-		if dir {
+		if c.dir {
 			name = "checkpoint=dir"
+		}
+		if c.perCall > 1 {
+			name += fmt.Sprintf("/put=%d", c.perCall)
 		}
 		b.Run(name, func(b *testing.B) {
 			results := map[string]*latencyResult{"efo": {}, "polling": {}}
 			for range b.N {
 				for _, mode := range []string{"efo", "polling"} {
-					r := measureLatency(b, child, mode, dir)
+					r := measureLatency(b, child, mode, c.dir, c.perCall)
 					acc := results[mode]
 					acc.lat = append(acc.lat, r.lat...)
 					acc.arrival = append(acc.arrival, r.arrival...)

@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 
 	"github.com/shardflow/shardflow/internal/engine"
 )
@@ -222,13 +221,6 @@ func subscribeRetryable(err error) bool {
 	return true
 }
 
-// ownCodec gives one SubscribeToShard call a protocol of its own. The
-// client's protocol (awsjson.Protocol, smithy-go v1.28.9) holds one event
-// stream codec whose decoder and payload buffer every stream of the client
-// shares: concurrent subscriptions race on it (found by -race; events of
-// one shard could be decoded into another's buffer).
-func ownCodec(o *kinesis.Options) { o.Protocol = awsjson.New11(schemas.Kinesis_20131202) }
-
 // subscribeTimeoutError is a SubscribeToShard call not accepted within
 // kinesis.subscribeToShard.timeoutSec; it is retried.
 type subscribeTimeoutError struct{ after time.Duration }
@@ -258,77 +250,52 @@ func (r *efoReader) subscribe(ctx context.Context, arn string) (healthy, ended b
 		ShardId:          aws.String(r.shardID),
 		StartingPosition: r.position(),
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	r.lastSubscribe = time.Now()
 	r.src.subscribes.Add(1)
-	timer := time.AfterFunc(cfg.SubscribeTimeout, cancel)
-	out, err := r.src.efo.SubscribeToShard(sctx, in, ownCodec)
+	var raw rawEventStream
+	timer := time.AfterFunc(cfg.SubscribeTimeout, func() { cancel(nil) })
+	_, err = r.src.efo.SubscribeToShard(sctx, in, raw.option)
 	if !timer.Stop() {
-		if out != nil {
-			out.GetStream().Close()
+		if raw.body != nil {
+			raw.body.Close()
 		}
 		return false, false, &subscribeTimeoutError{after: cfg.SubscribeTimeout}
 	}
 	if err != nil {
 		return false, false, err
 	}
-	stream := out.GetStream()
-	defer stream.Close()
+	defer raw.body.Close()
 	r.log.Debug("subscribed", "type", in.StartingPosition.Type, "seq_start", aws.ToString(in.StartingPosition.SequenceNumber))
 
-	// The read timeout counts from the moment the reader waits for an
-	// event (nextEvent); the timer is not reset per event.
-	idle := time.NewTimer(cfg.ReadTimeout)
-	defer idle.Stop()
+	stream := newSubStream(raw.body)
+	defer stream.watch(cfg.ReadTimeout, cancel)()
 	for {
-		// Backpressure: take no event while the buffer is full.
+		// Backpressure: take no event while the buffer is full; the
+		// stream's HTTP/2 window then fills and Kinesis stops sending.
 		if _, ok := r.waitRoom(ctx); !ok {
 			return healthy, false, nil
 		}
-		ev, open, err := nextEvent(ctx, stream.Events(), idle, cfg.ReadTimeout)
+		e, err := stream.next()
 		switch {
 		case ctx.Err() != nil:
 			return healthy, false, nil
+		case err == io.EOF:
+			return healthy, false, nil // Kinesis ended the subscription
 		case err != nil:
+			if cause := context.Cause(sctx); cause != nil && sctx.Err() != nil {
+				err = cause // the read timeout cut the stream
+			}
 			return healthy, false, err
-		case !open:
-			return healthy, false, stream.Err()
-		}
-		e, isEvent := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
-		if !isEvent {
-			continue
 		}
 		healthy = true
-		ended, ok := r.deliver(ctx, &e.Value)
+		ended, ok := r.deliver(ctx, e)
 		if !ok {
 			return healthy, false, nil
 		}
 		if ended {
 			return true, true, nil
-		}
-	}
-}
-
-// nextEvent waits for a subscription's next event, for at most timeout
-// from the call (an eventTimeoutError then). idle is a timer the caller
-// keeps across calls: it is not reset for every event (a timer heap
-// operation each, at one event per record); when it fires early, it is set
-// again for the time left. open is false when the stream ended.
-func nextEvent(ctx context.Context, events <-chan types.SubscribeToShardEventStream, idle *time.Timer, timeout time.Duration) (ev types.SubscribeToShardEventStream, open bool, err error) {
-	start := time.Now()
-	for {
-		select {
-		case ev, open := <-events:
-			return ev, open, nil
-		case <-idle.C:
-			left := timeout - time.Since(start)
-			if left <= 0 {
-				return nil, true, &eventTimeoutError{after: timeout}
-			}
-			idle.Reset(left)
-		case <-ctx.Done():
-			return nil, true, ctx.Err()
 		}
 	}
 }

@@ -162,7 +162,7 @@ func (w wal) readJSON(ctx context.Context, name string, v any) error {
 // create writes v under name if absent. Finding the object already there
 // means another process writes to this checkpoint (invariant 7).
 func (w wal) create(ctx context.Context, name string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := marshalEntry(v)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+
+	"github.com/shardflow/shardflow/internal/eventstream"
 )
 
 // AWS event-stream framing (application/vnd.amazon.eventstream), as used by
@@ -24,16 +26,17 @@ import (
 //
 // Only string-typed headers are written: that is all SubscribeToShard needs.
 
-// Event-stream framing constants.
+// Event-stream framing constants; the limits are the format's, shared with
+// the decoder kds reads subscriptions with.
 const (
-	esPreludeLen   = 8  // total length + headers length
-	esOverhead     = 16 // prelude + prelude CRC + message CRC
-	esHeaderString = 7  // header value type: string
+	esPreludeLen   = 8                      // total length + headers length
+	esOverhead     = eventstream.Overhead   // prelude + prelude CRC + message CRC
+	esHeaderString = eventstream.TypeString // header value type: string
 
-	esMaxHeaderName  = 255                // a header name's length is one byte
-	esMaxHeaderValue = 1<<15 - 1          // string value limit the SDK decoder enforces
-	esMaxHeadersLen  = 128 * 1024         // aws-c-event-stream limit on the headers section
-	esMaxMessageLen  = 16 * 1024 * 1024   // aws-c-event-stream limit on one message
+	esMaxHeaderName  = eventstream.MaxHeaderName
+	esMaxHeaderValue = eventstream.MaxHeaderValue
+	esMaxHeadersLen  = eventstream.MaxHeadersLen
+	esMaxMessageLen  = eventstream.MaxMessageLen
 	esContentType    = "application/json" // :content-type of every Kinesis event
 )
 

@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// marshalEntry must write exactly what json.MarshalIndent writes: the
+// checkpoint format is encoding/json's.
+func checkMarshalEntry(t *testing.T, v any) {
+	t.Helper()
+	got, err := marshalEntry(v)
+	want, werr := json.MarshalIndent(v, "", "  ")
+	if (err != nil) != (werr != nil) {
+		t.Fatalf("marshalEntry(%+v): error %v, encoding/json's %v", v, err, werr)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("marshalEntry(%+v):\n%s\nwant:\n%s", v, got, want)
+	}
+}
+
+func TestMarshalEntryIsMarshalIndent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	strs := []string{"", "shardId-000000000001", "49590338271490256608559692538361571095921575989136588898", "a\"b", "<&>", "é", "\x00", "x\u2028"}
+	str := func() string { return strs[rng.IntN(len(strs))] }
+	times := []time.Time{{}, time.Date(2026, 11, 26, 3, 4, 5, 123456789, time.UTC), time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	tm := func() time.Time { return times[rng.IntN(len(times))] }
+	for range 2000 {
+		e := OffsetEntry{BatchID: rng.Int64N(1<<40) - 5, Timestamp: tm()}
+		if rng.IntN(8) > 0 {
+			e.Shards = map[string]ShardOffset{}
+		}
+		for range rng.IntN(4) {
+			o := ShardOffset{
+				Start: Start{Type: []StartType{TrimHorizon, AtTimestamp, AtSequenceNumber, AfterSequenceNumber}[rng.IntN(4)], Seq: str(), Sub: rng.Int64N(3), Timestamp: tm()},
+				State: []ShardState{StateOpen, StateClosed, StateFinished}[rng.IntN(3)],
+			}
+			if rng.IntN(2) == 0 {
+				o.End = &Position{Seq: str(), Sub: rng.Int64N(3)}
+			}
+			switch rng.IntN(3) {
+			case 1:
+				o.Parents = []string{}
+			case 2:
+				o.Parents = []string{str(), str()}
+			}
+			if e.Shards != nil {
+				e.Shards[str()] = o
+			}
+		}
+		checkMarshalEntry(t, e)
+		checkMarshalEntry(t, CommitEntry{BatchID: e.BatchID, CommittedAt: tm(), NumInputRows: rng.Int64N(100), Abandoned: rng.IntN(2) == 0})
+	}
+	checkMarshalEntry(t, Metadata{ID: "x"}) // other types go through encoding/json
+}
+
+func FuzzMarshalEntry(f *testing.F) {
+	f.Add(int64(3), "shardId-1", "49590", int64(2), "parent", int64(1700000000123))
+	f.Fuzz(func(t *testing.T, id int64, shard, seq string, sub int64, parent string, ms int64) {
+		ts := time.UnixMilli(ms).UTC()
+		checkMarshalEntry(t, OffsetEntry{BatchID: id, Timestamp: ts, Shards: map[string]ShardOffset{
+			shard:       {Start: After(Position{Seq: seq, Sub: sub}), End: &Position{Seq: seq, Sub: sub}, State: StateOpen, Parents: []string{parent}},
+			shard + "x": {Start: Start{Type: AtTimestamp, Timestamp: ts}, State: StateFinished},
+		}})
+		checkMarshalEntry(t, CommitEntry{BatchID: id, CommittedAt: ts, NumInputRows: sub})
+	})
+}
