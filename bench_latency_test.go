@@ -25,10 +25,15 @@ package shardflow_test
 // writes.
 // Polling runs with the default kinesis.getRecords.fetchIntervalMs (200).
 //
-// Two sub-benchmarks: checkpoint=memory (memstore: shardflow's own path,
-// without storage) and checkpoint=dir (a local directory, the default
-// store: offsets/N and commits/N are written durably around every batch,
-// so the disk's sync latency is on the path of every record).
+// Three sub-benchmarks: checkpoint=memory (memstore: shardflow's own path,
+// without storage), checkpoint=dir (a local directory, the default store:
+// offsets/N and commits/N are written durably around every batch, so the
+// disk's sync latency is on the path of every record), and
+// checkpoint=memory/put=50: the same 1000 records/s written by PutRecords
+// calls of 50 records to one shard each, which kdsfake pushes as one event
+// of 50 records (one PutRecord per record makes one event per record, the
+// worst case for EFO's CPU per record: each event costs three goroutine
+// wake-ups, the HTTP/2 read loop's, the shard reader's and the engine's).
 // Goal (issue "Enhanced fan-out"): EFO adds at most 10 ms at p99 over the
 // push, and costs no more CPU per record than polling.
 //
@@ -80,8 +85,10 @@ const (
 	latencyPayload    = 100 // bytes per record besides the 9-byte header
 	// latencyPerCall is the records per PutRecords call of the third
 	// sub-benchmark: kdsfake pushes each call's records (one shard) as one
-	// event, as a busy shard's events carry several records.
-	latencyPerCall = 10
+	// event, so an event carries about what one 200 ms GetRecords call
+	// returns at this rate (4 shards, 250 records/s each): the two read
+	// paths compared per delivery of equal size.
+	latencyPerCall = 50
 )
 
 // latencyServerChild is the server process of BenchmarkEndToEndLatency;

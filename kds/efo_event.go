@@ -213,8 +213,15 @@ func (p *eventPayload) scan(b []byte) bool {
 			if !p.scanRecords(s) {
 				return false
 			}
+		case "ChildShards":
+			// Only an empty list: children come once, at a shard's end,
+			// and are left to encoding/json.
+			if !s.byte('[') || !s.byte(']') {
+				return false
+			}
+			p.out.ChildShards = []types.ChildShard{}
 		default:
-			return false // ChildShards (at a shard's end only), or unknown
+			return false
 		}
 		switch {
 		case s.byte(','):

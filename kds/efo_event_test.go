@@ -44,6 +44,7 @@ func FuzzEventPayload(f *testing.F) {
 		`{"ChildShards":[{"ShardId":"s","ParentShards":["p"],"HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"1"}}],"MillisBehindLatest":0,"Records":[]}`,
 		`{"Records":[{"SequenceNumber":"1","PartitionKey":"\u00e9","ApproximateArrivalTimestamp":1e400}]}`,
 		`{}`,
+		`{"ChildShards":[],"ContinuationSequenceNumber":"2","MillisBehindLatest":0,"Records":[]}`,
 	} {
 		f.Add([]byte(s))
 	}

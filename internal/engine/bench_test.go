@@ -13,7 +13,11 @@ import (
 // with a push source that delivers each record as it arrives. Each batch's
 // sink puts the next batch's record, on the next of 4 shards, so the
 // engine never waits.
-func BenchmarkOneRecordBatches(b *testing.B) {
+func BenchmarkOneRecordBatches(b *testing.B) { benchSmallBatches(b, 1) }
+
+func BenchmarkTenRecordBatches(b *testing.B) { benchSmallBatches(b, 10) }
+
+func benchSmallBatches(b *testing.B, per int) {
 	shards := []string{"shardId-0", "shardId-1", "shardId-2", "shardId-3"}
 	src := newFakeSource("s", shards...)
 	ctx, cancel := context.WithCancel(b.Context())
@@ -21,7 +25,7 @@ func BenchmarkOneRecordBatches(b *testing.B) {
 	n := 0
 	var q *Query
 	sink := SinkFunc(func(ctx context.Context, batch *Batch) error {
-		if len(batch.Rows) != 1 {
+		if len(batch.Rows) != per {
 			b.Errorf("batch of %d rows", len(batch.Rows))
 		}
 		n++
@@ -29,14 +33,14 @@ func BenchmarkOneRecordBatches(b *testing.B) {
 			go q.Stop(context.Background())
 			return nil
 		}
-		src.put(shards[n%len(shards)], 1)
+		src.put(shards[n%len(shards)], per)
 		return nil
 	})
 	q, err := New(Config{Store: memstore.New(), Source: src, Sink: sink, Trigger: Trigger{}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	src.put(shards[0], 1)
+	src.put(shards[0], per)
 	b.ReportAllocs()
 	b.ResetTimer()
 	if err := q.Run(ctx); err != nil {
