@@ -264,7 +264,13 @@ func (r *efoReader) subscribe(ctx context.Context, arn string) (healthy, ended b
 		return false, false, &subscribeTimeoutError{after: cfg.SubscribeTimeout}
 	}
 	if err != nil {
+		if raw.body != nil {
+			raw.body.Close() // a step after the deserializer failed
+		}
 		return false, false, err
+	}
+	if raw.body == nil {
+		return false, false, errors.New("SubscribeToShard returned no event stream (the call's middleware was not installed)")
 	}
 	defer raw.body.Close()
 	r.log.Debug("subscribed", "type", in.StartingPosition.Type, "seq_start", aws.ToString(in.StartingPosition.SequenceNumber))
@@ -281,12 +287,11 @@ func (r *efoReader) subscribe(ctx context.Context, arn string) (healthy, ended b
 		switch {
 		case ctx.Err() != nil:
 			return healthy, false, nil
+		case err != nil && sctx.Err() != nil:
+			return healthy, false, context.Cause(sctx) // the read timeout cut the stream
 		case err == io.EOF:
 			return healthy, false, nil // Kinesis ended the subscription
 		case err != nil:
-			if cause := context.Cause(sctx); cause != nil && sctx.Err() != nil {
-				err = cause // the read timeout cut the stream
-			}
 			return healthy, false, err
 		}
 		healthy = true

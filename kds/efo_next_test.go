@@ -156,3 +156,30 @@ func TestEFOStreamMessages(t *testing.T) {
 		})
 	}
 }
+
+// A stopped watchdog never fires, even while the reader is marked as
+// waiting, and does not keep re-arming itself.
+func TestEFOReadTimeoutStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 30 * time.Second
+		ctx, cancel := context.WithCancelCause(context.Background())
+		s := newSubStream(bytes.NewReader(nil))
+		s.waiting.Store(1) // waiting since the stream opened
+		stop := s.watch(timeout, cancel)
+		time.Sleep(timeout / 2)
+		stop()
+		time.Sleep(3 * timeout)
+		if ctx.Err() != nil {
+			t.Fatalf("a stopped watchdog cancelled the subscription: %v", context.Cause(ctx))
+		}
+		// And one that is not stopped does, after exactly the timeout.
+		s = newSubStream(bytes.NewReader(nil))
+		s.waiting.Store(1)
+		start := time.Now()
+		defer s.watch(timeout, cancel)()
+		<-ctx.Done()
+		if _, ok := errors.AsType[*eventTimeoutError](context.Cause(ctx)); !ok || time.Since(start) != timeout {
+			t.Fatalf("cause %v after %s", context.Cause(ctx), time.Since(start))
+		}
+	})
+}

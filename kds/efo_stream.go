@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,37 +68,57 @@ func (m *rawEventStream) option(o *kinesis.Options) {
 // subStream reads one subscription's events.
 type subStream struct {
 	dec *eventstream.Decoder
-	// waiting is the time (unix ns) since which the reader has been
-	// waiting for the next event, 0 while it is not waiting (it is
-	// handling an event, or held back by a full buffer): the read timeout
-	// counts only waiting time.
+	// base is the monotonic origin of waiting: wall-clock steps must not
+	// fake or hide a read timeout.
+	base time.Time
+	// waiting is when (ns since base, plus 1) the reader began waiting for
+	// the next event, 0 while it is not waiting (it is handling an event,
+	// or held back by a full buffer): the read timeout counts only waiting
+	// time.
 	waiting atomic.Int64
 	ev      eventPayload // reused: its slices keep their capacity
 }
 
 func newSubStream(body io.Reader) *subStream {
-	return &subStream{dec: eventstream.NewDecoder(body)}
+	return &subStream{dec: eventstream.NewDecoder(body), base: time.Now()}
 }
 
 // watch cancels the subscription with an eventTimeoutError once the reader
 // has waited timeout for an event. It re-arms itself instead of being reset
 // per event (a timer heap operation each, at one event per record). The
-// returned function stops it.
-func (s *subStream) watch(timeout time.Duration, cancel context.CancelCauseFunc) (stop func() bool) {
-	var t *time.Timer
+// returned function stops it for good: a firing that raced with it does
+// not re-arm the timer.
+func (s *subStream) watch(timeout time.Duration, cancel context.CancelCauseFunc) (stop func()) {
+	var (
+		mu      sync.Mutex
+		t       *time.Timer
+		stopped bool
+	)
+	mu.Lock() // the callback reads t: not before it is set
+	defer mu.Unlock()
 	t = time.AfterFunc(timeout, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
 		since := s.waiting.Load()
 		if since == 0 {
 			t.Reset(timeout)
 			return
 		}
-		if waited := time.Duration(time.Now().UnixNano() - since); waited < timeout {
+		if waited := time.Since(s.base) - time.Duration(since-1); waited < timeout {
 			t.Reset(timeout - waited)
 			return
 		}
 		cancel(&eventTimeoutError{after: timeout})
 	})
-	return t.Stop
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
 }
 
 // next returns the subscription's next SubscribeToShardEvent. It skips the
@@ -106,7 +127,7 @@ func (s *subStream) watch(timeout time.Duration, cancel context.CancelCauseFunc)
 // stream. The event is valid until the next call.
 func (s *subStream) next() (*types.SubscribeToShardEvent, error) {
 	for {
-		s.waiting.Store(time.Now().UnixNano())
+		s.waiting.Store(int64(time.Since(s.base)) + 1)
 		m, err := s.dec.Next()
 		s.waiting.Store(0)
 		if err != nil {

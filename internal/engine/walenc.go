@@ -97,7 +97,12 @@ func (w *jsonWriter) str(s string) {
 func (w *jsonWriter) int(n int64) { w.b = strconv.AppendInt(w.b, n, 10) }
 
 func (w *jsonWriter) time(t time.Time) {
+	// Time.MarshalJSON refuses these; encoding/json reports the error.
 	if y := t.Year(); y < 0 || y > 9999 {
+		w.ok = false
+		return
+	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
 		w.ok = false
 		return
 	}

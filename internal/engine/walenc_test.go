@@ -26,7 +26,8 @@ func TestMarshalEntryIsMarshalIndent(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	strs := []string{"", "shardId-000000000001", "49590338271490256608559692538361571095921575989136588898", "a\"b", "<&>", "é", "\x00", "x\u2028"}
 	str := func() string { return strs[rng.IntN(len(strs))] }
-	times := []time.Time{{}, time.Date(2026, 11, 26, 3, 4, 5, 123456789, time.UTC), time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	times := []time.Time{{}, time.Date(2026, 11, 26, 3, 4, 5, 123456789, time.UTC), time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("far", 25*3600)), time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("odd", -(23*3600+59*60+30)))}
 	tm := func() time.Time { return times[rng.IntN(len(times))] }
 	for range 2000 {
 		e := OffsetEntry{BatchID: rng.Int64N(1<<40) - 5, Timestamp: tm()}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/shardflow/shardflow/internal/awshttpfix"
 	"github.com/shardflow/shardflow/kds/kdsfake"
 )
 
@@ -69,7 +70,7 @@ func newClient(t testing.TB, srv *kdsfake.Server, o clientOpts) *kinesis.Client 
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(o.accessKey, o.secret, ""),
-		HTTPClient:  o.httpClient,
+		HTTPClient:  awshttpfix.Client(o.httpClient), // aws-sdk-go-v2 issue 2737 (srv.Client() has it already)
 	}
 	return kinesis.NewFromConfig(cfg, func(ko *kinesis.Options) {
 		ko.BaseEndpoint = aws.String(o.endpoint)
