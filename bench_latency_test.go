@@ -7,11 +7,11 @@ package shardflow_test
 // The server (kdsfake, over TLS and HTTP/2) and the producer run in a
 // child process (this test binary, run by TestMain as latencyServerChild), so that
 // this process's CPU time is the query's alone. The producer writes 1000
-// records/s, one PutRecord each, spread over 4 shards, for a warm-up
-// second and then the measured seconds: latency is measured, not
-// throughput. Each record carries the wall-clock time just before its
-// PutRecord call; the sink (ForEachBatch) stamps time.Now when its batch
-// arrives. Both processes read the same clock.
+// records/s (unless a sub-benchmark says otherwise), one PutRecord each,
+// spread over 4 shards, for warm-up seconds and then the measured seconds:
+// latency is measured, not throughput. Each record carries the wall-clock
+// time just before its put call; the sink (ForEachBatch) stamps time.Now
+// when its batch arrives. Both processes read the same clock.
 //
 // Reported: efo-p50-ms, efo-p99-ms, polling-p50-ms, polling-p99-ms, and
 // efo-cpu-s/Mrec, polling-cpu-s/Mrec (this process's CPU seconds while the
@@ -25,15 +25,18 @@ package shardflow_test
 // writes.
 // Polling runs with the default kinesis.getRecords.fetchIntervalMs (200).
 //
-// Three sub-benchmarks: checkpoint=memory (memstore: shardflow's own path,
+// Four sub-benchmarks: checkpoint=memory (memstore: shardflow's own path,
 // without storage), checkpoint=dir (a local directory, the default store:
 // offsets/N and commits/N are written durably around every batch, so the
-// disk's sync latency is on the path of every record), and
+// disk's sync latency is on the path of every record),
 // checkpoint=memory/put=50: the same 1000 records/s written by PutRecords
 // calls of 50 records to one shard each, which kdsfake pushes as one event
 // of 50 records (one PutRecord per record makes one event per record, the
-// worst case for EFO's CPU per record: each event costs three goroutine
-// wake-ups, the HTTP/2 read loop's, the shard reader's and the engine's).
+// worst case for EFO's CPU per record: each event wakes the HTTP/2 read
+// loop, the shard reader and the engine), and
+// checkpoint=memory/shards=100/rate=200: a wide, mostly idle stream (2
+// records/s per shard, one PutRecord each), where polling pays for
+// GetRecords calls that find nothing and EFO only for the events.
 // Goal (issue "Enhanced fan-out"): EFO adds at most 10 ms at p99 over the
 // push, and costs no more CPU per record than polling.
 //
@@ -78,10 +81,10 @@ const (
 	// query process's CPU profile there, as latency-<mode>-<n>.pprof (-cpuprofile
 	// would also cover the warm-up and the other mode).
 	envLatencyProfile = "SHARDFLOW_LATENCY_CPUPROFILE"
-	latencyRate       = 1000 // records/s
+	latencyRate       = 1000 // records/s (default)
 	latencyWarmup     = 2 * time.Second
 	latencyMeasure    = 4 * time.Second
-	latencyShards     = 4
+	latencyShards     = 4   // (default)
 	latencyPayload    = 100 // bytes per record besides the 9-byte header
 	// latencyPerCall is the records per PutRecords call of the third
 	// sub-benchmark: kdsfake pushes each call's records (one shard) as one
@@ -89,6 +92,11 @@ const (
 	// returns at this rate (4 shards, 250 records/s each): the two read
 	// paths compared per delivery of equal size.
 	latencyPerCall = 50
+	// latencyManyShards and latencyLowRate make the fourth sub-benchmark: a
+	// wide stream that is mostly idle (2 records/s per shard), where polling
+	// pays for empty GetRecords calls and EFO only for events.
+	latencyManyShards = 100
+	latencyLowRate    = 200
 )
 
 // latencyServerChild is the server process of BenchmarkEndToEndLatency;
@@ -97,8 +105,8 @@ const (
 // the file $SHARDFLOW_LATENCY_CHILD, prints "LATENCY READY <tls url>", then
 // runs the commands read from stdin until EOF, answering each on stdout:
 //
-//	stream <name>                      creates a 4-shard stream: "LATENCY OK"
-//	produce <name> <seconds> <flag> <k> writes 1000 records/s, k per call: "LATENCY DONE <n>"
+//	stream <name> <shards>             creates a stream: "LATENCY OK"
+//	produce <name> <seconds> <flag> <k> <rate> writes rate records/s, k per call: "LATENCY DONE <n>"
 func latencyServerChild(certPath string) error {
 	srv, err := kdsfake.New(kdsfake.Config{})
 	if err != nil {
@@ -125,15 +133,17 @@ func latencyServerChild(certPath string) error {
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		switch {
-		case len(f) == 2 && f[0] == "stream":
-			if err := srv.CreateStream(f[1], latencyShards); err != nil {
+		case len(f) == 3 && f[0] == "stream":
+			shards, _ := strconv.Atoi(f[2])
+			if err := srv.CreateStream(f[1], shards); err != nil {
 				return err
 			}
 			fmt.Println("LATENCY OK")
-		case len(f) == 5 && f[0] == "produce":
+		case len(f) == 6 && f[0] == "produce":
 			secs, _ := strconv.ParseFloat(f[2], 64)
 			k, _ := strconv.Atoi(f[4])
-			n, err := latencyProduce(c, f[1], time.Duration(secs*float64(time.Second)), f[3] == "1", max(k, 1))
+			rate, _ := strconv.Atoi(f[5])
+			n, err := latencyProduce(c, f[1], time.Duration(secs*float64(time.Second)), f[3] == "1", max(k, 1), rate)
 			if err != nil {
 				return err
 			}
@@ -145,15 +155,15 @@ func latencyServerChild(certPath string) error {
 	return sc.Err()
 }
 
-// latencyProduce writes latencyRate records/s for d from 4 goroutines on a
+// latencyProduce writes rate records/s for d from 4 goroutines on a
 // fixed schedule, and returns how many it wrote: one PutRecord each when
 // perCall is 1, else PutRecords calls of perCall records with one partition
 // key (one shard), which kdsfake then pushes as one event. Each record's
 // data is the send time (unix ns, 8 bytes), the measured flag (1 byte) and
 // padding.
-func latencyProduce(c *kinesis.Client, stream string, d time.Duration, measured bool, perCall int) (int, error) {
+func latencyProduce(c *kinesis.Client, stream string, d time.Duration, measured bool, perCall, rate int) (int, error) {
 	const workers = 4
-	per := latencyRate / workers / perCall // calls/s per worker
+	per := rate / workers / perCall // calls/s per worker
 	interval := time.Second / time.Duration(per)
 	n := int(d.Seconds() * float64(per))
 	start := time.Now()
@@ -335,12 +345,12 @@ func latencyPercentile(ds []time.Duration, p float64) float64 {
 
 // measureLatency runs one mode against a fresh stream on the child, with
 // the checkpoint in memory or in a local directory (dir).
-func measureLatency(b *testing.B, child *latencyChild, mode string, dir bool, perCall int) latencyResult {
+func measureLatency(b *testing.B, child *latencyChild, mode string, c latencyCase) latencyResult {
 	b.Helper()
 	// -count repeats a sub-benchmark within one run of its parent (one
 	// child process): every stream gets a new name.
 	stream := fmt.Sprintf("latency-%s-%d", mode, latencyStreams.Add(1))
-	child.send(b, "stream %s", stream)
+	child.send(b, "stream %s %d", stream, c.shards)
 	child.reply(b, "OK")
 	opts := map[string]string{
 		"kinesis.streamName":       stream,
@@ -367,7 +377,7 @@ func measureLatency(b *testing.B, child *latencyChild, mode string, dir bool, pe
 		Name: "latency-" + mode, Checkpoint: memstore.New(), Trigger: shardflow.ProcessingTime(0),
 		Source: src, Sink: shardflow.ForEachBatch(sink.add),
 	}
-	if dir {
+	if c.dir {
 		qc.Checkpoint, qc.CheckpointLocation = nil, filepath.Join(b.TempDir(), "checkpoint")
 	}
 	q, err := shardflow.NewQuery(qc)
@@ -377,14 +387,14 @@ func measureLatency(b *testing.B, child *latencyChild, mode string, dir bool, pe
 	done := make(chan error, 1)
 	go func() { done <- q.Run(b.Context()) }()
 
-	child.send(b, "produce %s %g 0 %d", stream, latencyWarmup.Seconds(), perCall)
+	child.send(b, "produce %s %g 0 %d %d", stream, latencyWarmup.Seconds(), c.perCall, c.rate)
 	child.reply(b, "DONE")
 	stopProfile := startLatencyProfile(b, stream)
 	cpu0 := cpuTime()
 	sink.mu.Lock()
 	batches0 := sink.batches
 	sink.mu.Unlock()
-	child.send(b, "produce %s %g 1 %d", stream, latencyMeasure.Seconds(), perCall)
+	child.send(b, "produce %s %g 1 %d %d", stream, latencyMeasure.Seconds(), c.perCall, c.rate)
 	n, _ := strconv.Atoi(child.reply(b, "DONE")[0])
 	deadline := time.Now().Add(time.Minute)
 	for sink.count() < n {
@@ -439,25 +449,43 @@ func startLatencyProfile(b *testing.B, stream string) func() {
 	}
 }
 
+// latencyCase is one sub-benchmark's setting.
+type latencyCase struct {
+	dir     bool // checkpoint in a local directory, else in memory
+	perCall int  // records per put call
+	shards  int
+	rate    int // records/s
+}
+
+func (c latencyCase) name() string {
+	name := "checkpoint=memory"
+	if c.dir {
+		name = "checkpoint=dir"
+	}
+	if c.perCall > 1 {
+		name += fmt.Sprintf("/put=%d", c.perCall)
+	}
+	if c.shards != latencyShards || c.rate != latencyRate {
+		name += fmt.Sprintf("/shards=%d/rate=%d", c.shards, c.rate)
+	}
+	return name
+}
+
 func BenchmarkEndToEndLatency(b *testing.B) {
 	child := startLatencyChild(b)
 	b.Setenv("AWS_CA_BUNDLE", child.certs)
-	for _, c := range []struct {
-		dir     bool
-		perCall int
-	}{{false, 1}, {true, 1}, {false, latencyPerCall}} {
-		name := "checkpoint=memory"
-		if c.dir {
-			name = "checkpoint=dir"
-		}
-		if c.perCall > 1 {
-			name += fmt.Sprintf("/put=%d", c.perCall)
-		}
+	for _, c := range []latencyCase{
+		{false, 1, latencyShards, latencyRate},
+		{true, 1, latencyShards, latencyRate},
+		{false, latencyPerCall, latencyShards, latencyRate},
+		{false, 1, latencyManyShards, latencyLowRate},
+	} {
+		name := c.name()
 		b.Run(name, func(b *testing.B) {
 			results := map[string]*latencyResult{"efo": {}, "polling": {}}
 			for range b.N {
 				for _, mode := range []string{"efo", "polling"} {
-					r := measureLatency(b, child, mode, c.dir, c.perCall)
+					r := measureLatency(b, child, mode, c)
 					acc := results[mode]
 					acc.lat = append(acc.lat, r.lat...)
 					acc.arrival = append(acc.arrival, r.arrival...)

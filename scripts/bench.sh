@@ -26,9 +26,10 @@
 #     1000 records/s): efo-/polling-p50-ms and -p99-ms, and CPU-seconds per
 #     million records (efo-/polling-cpu-s/Mrec) of the query's process;
 #     with the checkpoint in memory and in a local directory (fsync'd
-#     around every batch), and (put=50) with the records written 50 per
+#     around every batch), (put=50) with the records written 50 per
 #     PutRecords call to one shard, so that each EFO event carries about
-#     what one polling call returns.
+#     what one polling call returns, and (shards=100/rate=200) on a wide,
+#     mostly idle stream.
 #     Goal: EFO p99 at most 10 ms over kdsfake's push
 #     (efo-arrival-p99-ms), and efo-cpu-s/Mrec <= polling-cpu-s/Mrec.
 # The machine is noisy: each runs BENCH_COUNT times (default 5); quote the
