@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/shardflow/shardflow/checkpoint/memstore"
@@ -13,12 +14,19 @@ import (
 // with a push source that delivers each record as it arrives. Each batch's
 // sink puts the next batch's record, on the next of 4 shards, so the
 // engine never waits.
-func BenchmarkOneRecordBatches(b *testing.B) { benchSmallBatches(b, 1) }
+func BenchmarkOneRecordBatches(b *testing.B) { benchSmallBatches(b, 1, 4) }
 
-func BenchmarkTenRecordBatches(b *testing.B) { benchSmallBatches(b, 10) }
+// BenchmarkOneRecordBatchesWide: the same on 100 shards, where every
+// batch's offsets entry and progress record list every shard.
+func BenchmarkOneRecordBatchesWide(b *testing.B) { benchSmallBatches(b, 1, 100) }
 
-func benchSmallBatches(b *testing.B, per int) {
-	shards := []string{"shardId-0", "shardId-1", "shardId-2", "shardId-3"}
+func BenchmarkTenRecordBatches(b *testing.B) { benchSmallBatches(b, 10, 4) }
+
+func benchSmallBatches(b *testing.B, per, nShards int) {
+	shards := make([]string, nShards)
+	for i := range shards {
+		shards[i] = fmt.Sprintf("shardId-%012d", i)
+	}
 	src := newFakeSource("s", shards...)
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()

@@ -192,7 +192,7 @@ func New(cfg Config) (*Query, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		wake:   make(chan struct{}, 1),
-		wal:    wal{store: cfg.Store},
+		wal:    wal{store: cfg.Store, enc: &entryEncoder{}},
 		shards: map[string]*shardRun{},
 	}, nil
 }

@@ -101,6 +101,9 @@ type CommitEntry struct {
 // wal reads and writes a checkpoint's logs.
 type wal struct {
 	store checkpoint.Store
+	// enc encodes entries, remembering each shard's JSON between batches;
+	// nil remembers nothing.
+	enc *entryEncoder
 	// purged is what purge knows of the logs; nil until a purge listed
 	// them (and again after a purge failed).
 	purged *purgeState
@@ -162,7 +165,7 @@ func (w wal) readJSON(ctx context.Context, name string, v any) error {
 // create writes v under name if absent. Finding the object already there
 // means another process writes to this checkpoint (invariant 7).
 func (w wal) create(ctx context.Context, name string, v any) error {
-	b, err := marshalEntry(v)
+	b, err := w.enc.marshal(v)
 	if err != nil {
 		return err
 	}

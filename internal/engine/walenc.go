@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -17,14 +18,36 @@ import (
 // byte (a string that needs escaping, a year outside 0-9999).
 
 // marshalEntry returns v (an OffsetEntry or CommitEntry) as indented JSON.
-func marshalEntry(v any) ([]byte, error) {
+func marshalEntry(v any) ([]byte, error) { return (*entryEncoder)(nil).marshal(v) }
+
+// entryEncoder is marshalEntry with memory: an offsets entry lists every
+// shard of the stream, and between two batches most shards' offsets do not
+// change (idle shards, shards not in the batch), so the JSON of a shard
+// whose offset equals the one it had in the previous entry is copied from
+// then, and the sorted shard ids are reused while the set of shards is the
+// same. On a wide stream with small batches this is most of a batch's work.
+// A nil *entryEncoder remembers nothing.
+type entryEncoder struct {
+	mu    sync.Mutex
+	ids   []string // the previous entry's shard ids, sorted
+	cache map[string]cachedShard
+}
+
+// cachedShard is a shard's offset in the previous entry and its JSON: the
+// member `"<id>": {...}` at the indent of the entry's shards object.
+type cachedShard struct {
+	off  ShardOffset
+	json []byte
+}
+
+func (c *entryEncoder) marshal(v any) ([]byte, error) {
 	var (
 		b  []byte
 		ok bool
 	)
 	switch e := v.(type) {
 	case OffsetEntry:
-		b, ok = e.appendJSON(make([]byte, 0, 128+160*len(e.Shards)))
+		b, ok = c.appendOffsets(make([]byte, 0, 128+160*len(e.Shards)), e)
 	case CommitEntry:
 		b, ok = e.appendJSON(make([]byte, 0, 128))
 	}
@@ -32,6 +55,94 @@ func marshalEntry(v any) ([]byte, error) {
 		return b, nil
 	}
 	return json.MarshalIndent(v, "", "  ")
+}
+
+// sortedIDs returns the shard ids of shards, sorted; with c, the previous
+// call's slice when the set is the same.
+func (c *entryEncoder) sortedIDs(shards map[string]ShardOffset) []string {
+	if c != nil && len(c.ids) == len(shards) {
+		same := true
+		for _, id := range c.ids {
+			if _, ok := shards[id]; !ok {
+				same = false
+				break
+			}
+		}
+		if same {
+			return c.ids
+		}
+	}
+	ids := slices.Sorted(maps.Keys(shards))
+	if c != nil {
+		c.ids = ids
+	}
+	return ids
+}
+
+// sameOffset reports whether a and b encode to the same JSON. Times must
+// be the same instant in the same *time.Location (the zone offset is part
+// of the text); anything else is only a cache miss.
+func sameOffset(a, b ShardOffset) bool {
+	if a.Start.Type != b.Start.Type || a.Start.Seq != b.Start.Seq || a.Start.Sub != b.Start.Sub ||
+		!a.Start.Timestamp.Equal(b.Start.Timestamp) || a.Start.Timestamp.Location() != b.Start.Timestamp.Location() ||
+		a.State != b.State || !slices.Equal(a.Parents, b.Parents) || (a.End == nil) != (b.End == nil) {
+		return false
+	}
+	return a.End == nil || *a.End == *b.End
+}
+
+func (c *entryEncoder) appendOffsets(dst []byte, e OffsetEntry) ([]byte, bool) {
+	if c != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+	}
+	w := &jsonWriter{b: dst, ok: true}
+	w.open('{')
+	w.key("batchId")
+	w.int(e.BatchID)
+	w.key("timestamp")
+	w.time(e.Timestamp)
+	w.key("shards")
+	if e.Shards == nil {
+		w.b = append(w.b, "null"...)
+		w.close('}')
+		return w.b, w.ok
+	}
+	w.open('{')
+	ids := c.sortedIDs(e.Shards)
+	if c != nil && (c.cache == nil || len(c.cache) > len(ids)) {
+		// Shards left the entry: drop what the cache holds for them.
+		maps.DeleteFunc(c.cache, func(id string, _ cachedShard) bool { _, ok := e.Shards[id]; return !ok })
+		if c.cache == nil {
+			c.cache = make(map[string]cachedShard, len(ids))
+		}
+	}
+	for _, id := range ids {
+		off := e.Shards[id]
+		w.elem()
+		if c != nil {
+			if cs, hit := c.cache[id]; hit && sameOffset(cs.off, off) {
+				w.b = append(w.b, cs.json...)
+				continue
+			}
+		}
+		start := len(w.b)
+		w.str(id)
+		w.b = append(w.b, ':', ' ')
+		off.write(w)
+		w.first = false
+		if c != nil {
+			if !w.ok {
+				delete(c.cache, id)
+				continue
+			}
+			off.Parents = slices.Clone(off.Parents) // the cache must not share the caller's slice
+			c.cache[id] = cachedShard{off: off, json: append(c.cache[id].json[:0], w.b[start:]...)}
+		}
+	}
+	w.close('}')
+	w.close('}')
+	return w.b, w.ok
 }
 
 // jsonWriter appends indented JSON; ok turns false at the first value it
@@ -109,28 +220,6 @@ func (w *jsonWriter) time(t time.Time) {
 	w.b = append(w.b, '"')
 	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
 	w.b = append(w.b, '"')
-}
-
-func (e OffsetEntry) appendJSON(dst []byte) ([]byte, bool) {
-	w := &jsonWriter{b: dst, ok: true}
-	w.open('{')
-	w.key("batchId")
-	w.int(e.BatchID)
-	w.key("timestamp")
-	w.time(e.Timestamp)
-	w.key("shards")
-	if e.Shards == nil {
-		w.b = append(w.b, "null"...)
-	} else {
-		w.open('{')
-		for _, id := range slices.Sorted(maps.Keys(e.Shards)) {
-			w.key(id)
-			e.Shards[id].write(w)
-		}
-		w.close('}')
-	}
-	w.close('}')
-	return w.b, w.ok
 }
 
 func (o ShardOffset) write(w *jsonWriter) {
