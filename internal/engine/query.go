@@ -727,16 +727,18 @@ func (q *Query) runProcessingTime(ctx context.Context) error {
 				next = now // a batch overran the interval: fire at once, skip missed ticks
 			}
 		}
-		start := q.now()
-		p, err := q.plan(ctx, time.Time{})
-		if err != nil {
-			return err
-		}
-		if p.hasContent() {
-			if err := q.runBatch(ctx, p, start); err != nil {
+		if !q.idle() {
+			start := q.now()
+			p, err := q.plan(ctx, time.Time{})
+			if err != nil {
 				return err
 			}
-			continue
+			if p.hasContent() {
+				if err := q.runBatch(ctx, p, start); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		if interval == 0 {
 			ok, err := q.sleep(ctx, q.limits.DiscoveryInterval, true)
@@ -745,6 +747,23 @@ func (q *Query) runProcessingTime(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// idle reports whether no shard has anything for a plan: no buffered
+// record, no end, no error. A plan would then cut nothing and settle would
+// apply nothing, so the ProcessingTime loop skips it. Without this, on a
+// wide stream read with ProcessingTime(0), every pushed record paid for a
+// second, empty plan over every shard after its batch.
+func (q *Query) idle() bool {
+	for _, s := range q.shards {
+		if s.reader == nil {
+			continue
+		}
+		if snap := s.reader.Peek(0); snap.Buffered > 0 || snap.Ended || snap.Err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // settled reports whether a Once/AvailableNow batch may be cut for shard s:
