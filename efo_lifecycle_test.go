@@ -308,8 +308,8 @@ func (m *efoMemState) String() string {
 }
 
 // TestEFOLifecycleKinesisMock registers and deregisters a consumer on
-// kinesis-mock (which has the consumer API but no SubscribeToShard)
-// through the source's Open and Close: registration, deregistration on a
+// kinesis-mock (reading from it is TestEFOReadsKinesisMock) through the
+// source's Open and Close: registration, deregistration on a
 // graceful stop, a restart while DELETING, no deregistration after a
 // failure, and a consumer given by ARN left alone.
 func TestEFOLifecycleKinesisMock(t *testing.T) {
