@@ -20,6 +20,10 @@ func BenchmarkOneRecordBatches(b *testing.B) { benchSmallBatches(b, 1, 4) }
 // batch's offsets entry and progress record list every shard.
 func BenchmarkOneRecordBatchesWide(b *testing.B) { benchSmallBatches(b, 1, 100) }
 
+// BenchmarkOneRecordBatches1000: 1000 shards, where the offsets entry
+// alone is about 160 KB.
+func BenchmarkOneRecordBatches1000(b *testing.B) { benchSmallBatches(b, 1, 1000) }
+
 func BenchmarkTenRecordBatches(b *testing.B) { benchSmallBatches(b, 10, 4) }
 
 func benchSmallBatches(b *testing.B, per, nShards int) {
