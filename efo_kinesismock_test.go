@@ -19,15 +19,7 @@ import (
 // event) checks kds's decoder. Every record arrives exactly once.
 func TestEFOReadsKinesisMock(t *testing.T) {
 	t.Parallel()
-	var em testenv.Emulator
-	for _, x := range testenv.KinesisEmulators(t) {
-		if x.Name == testenv.KinesisMock {
-			em = x
-		}
-	}
-	if em.Endpoint == "" {
-		t.Skipf("kinesis-mock is not running (%s)", testenv.EnvKinesisMock)
-	}
+	em := kinesisMock(t)
 	ctx := t.Context()
 	c := testenv.KinesisClient(t, em.Endpoint)
 	stream := testenv.CreateStream(t, c, 2)
@@ -100,4 +92,17 @@ func TestEFOReadsKinesisMock(t *testing.T) {
 			t.Errorf("record %s read %d times", r.Data, seen[string(r.Data)])
 		}
 	}
+}
+
+// kinesisMock returns the running kinesis-mock emulator, and skips the test
+// when there is none (scripts/test.sh, and so CI, always starts one).
+func kinesisMock(t *testing.T) testenv.Emulator {
+	t.Helper()
+	for _, x := range testenv.KinesisEmulators(t) {
+		if x.Name == testenv.KinesisMock {
+			return x
+		}
+	}
+	t.Skipf("kinesis-mock is not running (%s)", testenv.EnvKinesisMock)
+	return testenv.Emulator{}
 }

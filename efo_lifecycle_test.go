@@ -314,15 +314,7 @@ func (m *efoMemState) String() string {
 // failure, and a consumer given by ARN left alone.
 func TestEFOLifecycleKinesisMock(t *testing.T) {
 	t.Parallel()
-	var em testenv.Emulator
-	for _, x := range testenv.KinesisEmulators(t) {
-		if x.Name == testenv.KinesisMock {
-			em = x
-		}
-	}
-	if em.Endpoint == "" {
-		t.Skipf("kinesis-mock is not running (%s)", testenv.EnvKinesisMock)
-	}
+	em := kinesisMock(t)
 	ctx := t.Context()
 	c := testenv.KinesisClient(t, em.Endpoint)
 	stream := testenv.CreateStream(t, c, 1)
