@@ -146,17 +146,35 @@ func testCreateRace30(t *testing.T, s checkpoint.Store) {
 	wantList(t, s, "commits", []string{"7"})
 }
 
+// fillLogs writes offsets/0..n-1, commits/0..n-1 and metadata, as a
+// checkpoint after n batches holds them.
+func fillLogs(t *testing.T, s checkpoint.Store, n int) {
+	t.Helper()
+	for i := range n {
+		mustCreate(t, s, fmt.Sprintf("offsets/%d", i), []byte("o"))
+		mustCreate(t, s, fmt.Sprintf("commits/%d", i), []byte("c"))
+	}
+	mustCreate(t, s, "metadata", []byte("m"))
+}
+
+// batchNames returns the names of batches lo..hi-1 as List returns them:
+// sorted as strings.
+func batchNames(lo, hi int) []string {
+	var names []string
+	for i := lo; i < hi; i++ {
+		names = append(names, fmt.Sprint(i))
+	}
+	slices.Sort(names)
+	return names
+}
+
 // testPurge does what the engine does after a commit: list a log and
 // delete the entries older than the newest few, over more entries than
 // one listing page of a small-page store.
 func testPurge(t *testing.T, s checkpoint.Store) {
 	ctx := t.Context()
 	const n, keep = 25, 5
-	for i := range n {
-		mustCreate(t, s, fmt.Sprintf("offsets/%d", i), []byte("o"))
-		mustCreate(t, s, fmt.Sprintf("commits/%d", i), []byte("c"))
-	}
-	mustCreate(t, s, "metadata", []byte("m"))
+	fillLogs(t, s, n)
 	for _, dir := range []string{"commits", "offsets"} {
 		names, err := s.List(ctx, dir)
 		if err != nil {
@@ -177,11 +195,7 @@ func testPurge(t *testing.T, s checkpoint.Store) {
 			}
 		}
 	}
-	var want []string
-	for i := n - keep; i < n; i++ {
-		want = append(want, fmt.Sprint(i))
-	}
-	slices.Sort(want)
+	want := batchNames(n-keep, n)
 	wantList(t, s, "offsets", want)
 	wantList(t, s, "commits", want)
 	wantList(t, s, "", []string{"metadata"})
@@ -213,11 +227,7 @@ func testDeleteMany(t *testing.T, s checkpoint.Store) {
 	bd := batchDeleter(t, s)
 	ctx := t.Context()
 	const n, keep = 60, 10
-	for i := range n {
-		mustCreate(t, s, fmt.Sprintf("offsets/%d", i), []byte("o"))
-		mustCreate(t, s, fmt.Sprintf("commits/%d", i), []byte("c"))
-	}
-	mustCreate(t, s, "metadata", []byte("m"))
+	fillLogs(t, s, n)
 	big := bytes.Repeat([]byte("large object "), 80_000) // over a DynamoDB item
 	mustCreate(t, s, "sinks/big/a", big)
 	if err := s.Put(ctx, "sinks/big/b", big); err != nil {
@@ -231,11 +241,7 @@ func testDeleteMany(t *testing.T, s checkpoint.Store) {
 	if err := bd.DeleteMany(ctx, names); err != nil {
 		t.Fatalf("DeleteMany of %d names: %v", len(names), err)
 	}
-	var want []string
-	for i := n - keep; i < n; i++ {
-		want = append(want, fmt.Sprint(i))
-	}
-	slices.Sort(want)
+	want := batchNames(n-keep, n)
 	wantList(t, s, "offsets", want)
 	wantList(t, s, "commits", want)
 	wantList(t, s, "sinks/big", nil)

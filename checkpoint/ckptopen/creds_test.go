@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,32 +22,6 @@ import (
 	"github.com/shardflow/shardflow/kds/kdsfake"
 )
 
-// signed is what one request was signed with.
-type signed struct{ key, token string }
-
-// recorder records what each request to an endpoint was signed with: the
-// Credential=AKID/ part of its Authorization header and its session token.
-type recorder struct {
-	URL  string
-	mu   sync.Mutex
-	reqs []signed
-}
-
-// record serves next on 127.0.0.1 behind a recorder.
-func record(t *testing.T, next http.Handler) *recorder {
-	t.Helper()
-	r := &recorder{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.mu.Lock()
-		r.reqs = append(r.reqs, signed{accessKeyID(req.Header.Get("Authorization")), req.Header.Get("X-Amz-Security-Token")})
-		r.mu.Unlock()
-		next.ServeHTTP(w, req)
-	}))
-	t.Cleanup(srv.Close)
-	r.URL = srv.URL
-	return r
-}
-
 // proxyTo forwards to an emulator's endpoint.
 func proxyTo(t *testing.T, endpoint string) http.Handler {
 	t.Helper()
@@ -59,25 +32,9 @@ func proxyTo(t *testing.T, endpoint string) http.Handler {
 	return httputil.NewSingleHostReverseProxy(u)
 }
 
-func (r *recorder) signed() []signed {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]signed(nil), r.reqs...)
-}
-
-// accessKeyID returns the AKID of "AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ...".
-func accessKeyID(auth string) string {
-	_, cred, ok := strings.Cut(auth, "Credential=")
-	if !ok {
-		return ""
-	}
-	key, _, _ := strings.Cut(cred, "/")
-	return key
-}
-
 // kinesisFake is kdsfake checking SigV4 signatures against keys (access
 // key id to secret), with a one-shard stream "s", behind a recorder.
-func kinesisFake(t *testing.T, keys map[string]string) *recorder {
+func kinesisFake(t *testing.T, keys map[string]string) *testenv.SigningRecorder {
 	t.Helper()
 	fake, err := kdsfake.New(kdsfake.Config{CheckSignatures: true, Credentials: keys})
 	if err != nil {
@@ -87,7 +44,7 @@ func kinesisFake(t *testing.T, keys map[string]string) *recorder {
 	if err := fake.CreateStream("s", 1); err != nil {
 		t.Fatal(err)
 	}
-	return record(t, fake.Handler())
+	return testenv.RecordSigning(t, fake.Handler())
 }
 
 func listShards(t *testing.T, c *kinesis.Client) {
@@ -98,9 +55,9 @@ func listShards(t *testing.T, c *kinesis.Client) {
 }
 
 // wantSignedBy fails unless every request r saw was signed with want.
-func wantSignedBy(t *testing.T, service string, r *recorder, want signed) {
+func wantSignedBy(t *testing.T, service string, r *testenv.SigningRecorder, want testenv.Signed) {
 	t.Helper()
-	got := r.signed()
+	got := r.Signed()
 	if len(got) == 0 {
 		t.Fatalf("%s: no request reached the endpoint", service)
 	}
@@ -124,7 +81,7 @@ func TestCredentialsProviderHook(t *testing.T) {
 	}
 	var hookCalls, s3HookCalls atomic.Int64
 	hook := provider("AKIAHOOKSHARED", &hookCalls)
-	byHook := signed{"AKIAHOOKSHARED", "AKIAHOOKSHARED-token"}
+	byHook := testenv.Signed{Key: "AKIAHOOKSHARED", Token: "AKIAHOOKSHARED-token"}
 	shared := kds.AWSConfig{
 		Region:      testenv.Region,
 		AccessKeyID: "AKIASTATICLOSES", SecretKey: "static-secret", // the hook wins
@@ -143,7 +100,7 @@ func TestCredentialsProviderHook(t *testing.T) {
 		wantSignedBy(t, "Kinesis", rec, byHook)
 	})
 	t.Run("S3", func(t *testing.T) {
-		rec := record(t, proxyTo(t, testenv.FakeS3(t)))
+		rec := testenv.RecordSigning(t, proxyTo(t, testenv.FakeS3(t)))
 		s, err := ckptopen.Open(t.Context(), "s3://hook/q", ckptopen.Config{AWS: shared, S3: ckptopen.Service{EndpointURL: rec.URL}})
 		if err != nil {
 			t.Fatal(err)
@@ -152,7 +109,7 @@ func TestCredentialsProviderHook(t *testing.T) {
 		wantSignedBy(t, "S3", rec, byHook)
 	})
 	t.Run("S3 own hook", func(t *testing.T) {
-		rec := record(t, proxyTo(t, testenv.FakeS3(t)))
+		rec := testenv.RecordSigning(t, proxyTo(t, testenv.FakeS3(t)))
 		s, err := ckptopen.Open(t.Context(), "s3://hook/q", ckptopen.Config{AWS: shared, S3: ckptopen.Service{
 			EndpointURL: rec.URL, CredentialsProvider: provider("AKIAHOOKFORS3", &s3HookCalls),
 		}})
@@ -160,10 +117,10 @@ func TestCredentialsProviderHook(t *testing.T) {
 			t.Fatal(err)
 		}
 		roundTrip(t, s)
-		wantSignedBy(t, "S3", rec, signed{"AKIAHOOKFORS3", "AKIAHOOKFORS3-token"})
+		wantSignedBy(t, "S3", rec, testenv.Signed{Key: "AKIAHOOKFORS3", Token: "AKIAHOOKFORS3-token"})
 	})
 	t.Run("DynamoDB", func(t *testing.T) {
-		rec := record(t, proxyTo(t, testenv.Dynalite(t)))
+		rec := testenv.RecordSigning(t, proxyTo(t, testenv.Dynalite(t)))
 		s, err := ckptopen.Open(t.Context(), t.TempDir(), ckptopen.Config{
 			AWS: shared, CommitterType: ckptopen.DYNAMODB, Table: testenv.UniqueName("hook-"),
 			DynamoDB: ckptopen.Service{EndpointURL: rec.URL},
@@ -200,7 +157,7 @@ func newFakeSTS(t *testing.T, valid ...time.Duration) *fakeSTS {
 		f.mu.Lock()
 		i := len(f.calls)
 		f.calls = append(f.calls, r.Form)
-		f.by = append(f.by, accessKeyID(r.Header.Get("Authorization")))
+		f.by = append(f.by, testenv.SigningKey(r.Header.Get("Authorization")))
 		f.mu.Unlock()
 		key := roleKey(i)
 		w.Header().Set("Content-Type", "text/xml")
@@ -264,17 +221,17 @@ func TestAssumedRoleRefresh(t *testing.T) {
 		}
 		return o
 	}
-	check := func(t *testing.T, service string, sts *fakeSTS, rec *recorder) {
+	check := func(t *testing.T, service string, sts *fakeSTS, rec *testenv.SigningRecorder) {
 		t.Helper()
-		got := rec.signed()
+		got := rec.Signed()
 		if len(got) < 3 {
 			t.Fatalf("%s: %d requests, want at least 3", service, len(got))
 		}
-		if want := (signed{roleKey(0), roleKey(0) + "-token"}); got[0] != want {
+		if want := (testenv.Signed{Key: roleKey(0), Token: roleKey(0) + "-token"}); got[0] != want {
 			t.Fatalf("%s: first request signed with %+v, want the first assumed keys %+v", service, got[0], want)
 		}
 		for i, s := range got[1:] {
-			if want := (signed{roleKey(1), roleKey(1) + "-token"}); s != want {
+			if want := (testenv.Signed{Key: roleKey(1), Token: roleKey(1) + "-token"}); s != want {
 				t.Fatalf("%s: request %d signed with %+v, want the refreshed keys %+v", service, i+2, s, want)
 			}
 		}
@@ -310,7 +267,7 @@ func TestAssumedRoleRefresh(t *testing.T) {
 	})
 	t.Run("S3", func(t *testing.T) {
 		sts := newFakeSTS(t, 30*time.Second, time.Hour)
-		rec := record(t, proxyTo(t, testenv.FakeS3(t)))
+		rec := testenv.RecordSigning(t, proxyTo(t, testenv.FakeS3(t)))
 		cfg := ckptopen.FromOptions(options(sts, map[string]string{"shardflow.s3.endpointUrl": rec.URL}))
 		s, err := ckptopen.Open(t.Context(), "s3://role/q", cfg)
 		if err != nil {
@@ -325,7 +282,7 @@ func TestAssumedRoleRefresh(t *testing.T) {
 	})
 	t.Run("DynamoDB", func(t *testing.T) {
 		sts := newFakeSTS(t, 30*time.Second, time.Hour)
-		rec := record(t, proxyTo(t, testenv.Dynalite(t)))
+		rec := testenv.RecordSigning(t, proxyTo(t, testenv.Dynalite(t)))
 		cfg := ckptopen.FromOptions(options(sts, map[string]string{
 			"kinesis.metadataCommitterType":  ckptopen.DYNAMODB,
 			"kinesis.dynamodb.tableName":     testenv.UniqueName("role-"),

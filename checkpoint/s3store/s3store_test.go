@@ -189,11 +189,10 @@ func (c *methodCounter) take() map[string]int {
 	return n
 }
 
-// TestDeleteRequests: deleting an object this store wrote is one DELETE (the
-// engine's purge of its own log entries); any other object is checked with
-// a HEAD first, so a missing one is still reported.
-func TestDeleteRequests(t *testing.T) {
-	ctx := t.Context()
+// countedClient returns an S3 client of a fresh gofakes3 with the bucket
+// "ckpt", and the counter of its requests.
+func countedClient(t *testing.T) (*s3.Client, *methodCounter) {
+	t.Helper()
 	mc := &methodCounter{next: http.DefaultTransport, n: map[string]int{}}
 	c := s3.New(s3.Options{
 		Region: testenv.Region, BaseEndpoint: aws.String(testenv.FakeS3(t)), UsePathStyle: true,
@@ -201,6 +200,15 @@ func TestDeleteRequests(t *testing.T) {
 		HTTPClient:  &http.Client{Transport: mc},
 	})
 	testenv.CreateBucket(t, c, "ckpt")
+	return c, mc
+}
+
+// TestDeleteRequests: deleting an object this store wrote is one DELETE (the
+// engine's purge of its own log entries); any other object is checked with
+// a HEAD first, so a missing one is still reported.
+func TestDeleteRequests(t *testing.T) {
+	ctx := t.Context()
+	c, mc := countedClient(t)
 	s := newStore(t, c, "ckpt", "q", 0)
 	other := newStore(t, c, "ckpt", "q", 0) // another process, or this one restarted
 	for _, name := range []string{"offsets/1", "commits/1", "offsets/2"} {
@@ -239,13 +247,7 @@ func TestDeleteRequests(t *testing.T) {
 // names and never reads, whoever wrote the objects and whether they exist.
 func TestDeleteManyRequests(t *testing.T) {
 	ctx := t.Context()
-	mc := &methodCounter{next: http.DefaultTransport, n: map[string]int{}}
-	c := s3.New(s3.Options{
-		Region: testenv.Region, BaseEndpoint: aws.String(testenv.FakeS3(t)), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(testenv.AccessKeyID, testenv.SecretKey, ""),
-		HTTPClient:  &http.Client{Transport: mc},
-	})
-	testenv.CreateBucket(t, c, "ckpt")
+	c, mc := countedClient(t)
 	s := newStore(t, c, "ckpt", "q", 0)
 	other := newStore(t, c, "ckpt", "q", 0)
 	var names []string

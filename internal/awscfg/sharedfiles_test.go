@@ -3,16 +3,16 @@ package awscfg
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardflow/shardflow/internal/testenv"
 )
 
 // isolate clears every AWS variable the SDK reads for credentials, region
@@ -49,61 +49,23 @@ func writeFile(t *testing.T, name, data string, mod time.Time) {
 	}
 }
 
-// signed is what one request was signed with.
-type signed struct{ key, token string }
-
-// recorder is an AWS endpoint on 127.0.0.1 that records the access key id
-// (the Credential=AKID/ part of the Authorization header) and session token
-// of each request, and answers "{}".
-type recorder struct {
-	URL  string
-	mu   sync.Mutex
-	reqs []signed
-}
-
-func newRecorder(t *testing.T) *recorder {
-	t.Helper()
-	r := &recorder{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.mu.Lock()
-		r.reqs = append(r.reqs, signed{accessKeyID(req.Header.Get("Authorization")), req.Header.Get("X-Amz-Security-Token")})
-		r.mu.Unlock()
+// newRecorder is an AWS endpoint on 127.0.0.1 that records what each
+// request was signed with and answers "{}".
+func newRecorder(t *testing.T) *testenv.SigningRecorder {
+	return testenv.RecordSigning(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		_, _ = w.Write([]byte("{}"))
 	}))
-	t.Cleanup(srv.Close)
-	r.URL = srv.URL
-	return r
-}
-
-func (r *recorder) last(t *testing.T) signed {
-	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.reqs) == 0 {
-		t.Fatal("no request reached the endpoint")
-	}
-	return r.reqs[len(r.reqs)-1]
-}
-
-// accessKeyID returns the AKID of "AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ...".
-func accessKeyID(auth string) string {
-	_, cred, ok := strings.Cut(auth, "Credential=")
-	if !ok {
-		return ""
-	}
-	key, _, _ := strings.Cut(cred, "/")
-	return key
 }
 
 // call signs and sends one Kinesis request with cfg to r.
-func call(t *testing.T, cfg aws.Config, r *recorder) signed {
+func call(t *testing.T, cfg aws.Config, r *testenv.SigningRecorder) testenv.Signed {
 	t.Helper()
 	c := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(r.URL) })
 	if _, err := c.ListStreams(t.Context(), &kinesis.ListStreamsInput{}); err != nil {
 		t.Fatal(err)
 	}
-	return r.last(t)
+	return r.Last(t)
 }
 
 func profileKeys(profile, key, secret, token string) string {
@@ -135,18 +97,18 @@ func TestSharedCredentialsFileRotation(t *testing.T) {
 	}
 	r := newRecorder(t)
 	first := time.Now()
-	if got := call(t, cfg, r); got != (signed{"AKIAFIRSTKEY", "first-token"}) {
+	if got := call(t, cfg, r); got != (testenv.Signed{Key: "AKIAFIRSTKEY", Token: "first-token"}) {
 		t.Fatalf("first request signed with %+v, want AKIAFIRSTKEY and first-token", got)
 	}
 
 	writeFile(t, credsFile, profileKeys("rotated", "AKIASECONDKEY", "second-secret", "second-token"), mod.Add(time.Minute))
 	got := call(t, cfg, r)
-	if time.Since(first) < SharedFilesCheckEvery/2 && got.key != "AKIAFIRSTKEY" {
-		t.Fatalf("request within the check interval signed with %q, want the cached AKIAFIRSTKEY", got.key)
+	if time.Since(first) < SharedFilesCheckEvery/2 && got.Key != "AKIAFIRSTKEY" {
+		t.Fatalf("request within the check interval signed with %q, want the cached AKIAFIRSTKEY", got.Key)
 	}
 	// The check interval has passed, as far as the cache is concerned.
 	cache.Invalidate()
-	if got := call(t, cfg, r); got != (signed{"AKIASECONDKEY", "second-token"}) {
+	if got := call(t, cfg, r); got != (testenv.Signed{Key: "AKIASECONDKEY", Token: "second-token"}) {
 		t.Fatalf("request after the file changed signed with %+v, want AKIASECONDKEY and second-token", got)
 	}
 }

@@ -81,9 +81,7 @@ func (e *env) status(ctx context.Context, job Job, asJSON bool) error {
 			return err
 		}
 		if asJSON {
-			enc := json.NewEncoder(e.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(ws)
+			return writeJSON(e.stdout, ws)
 		}
 		printWorkerStatus(e.stdout, ws)
 		return nil
@@ -100,12 +98,17 @@ func (e *env) status(ctx context.Context, job Job, asJSON bool) error {
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return writeJSON(e.stdout, st)
 	}
 	printStatus(e.stdout, st)
 	return nil
+}
+
+// writeJSON writes v to w as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func printStatus(w io.Writer, st *engine.CheckpointStatus) {

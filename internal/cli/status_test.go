@@ -56,19 +56,7 @@ func TestStatusReportsUncommittedBatch(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	got := strings.ReplaceAll(out.String(), dir, "CHECKPOINT")
-	golden := filepath.Join("testdata", "status-uncommitted.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("status --json differs from %s (-want +got):\n%s", golden, diff)
-	}
+	checkGolden(t, "status-uncommitted.golden.json", got)
 
 	out.Reset()
 	if code := Run([]string{"status", "--checkpoint", dir}, &out, &errOut, nil); code != ExitOK {
@@ -197,19 +185,7 @@ func TestStatusWorkerMode(t *testing.T) {
 		t.Fatalf("status --json is not JSON: %v\n%s", err, out.String())
 	}
 	got := strings.NewReplacer(dir, "CHECKPOINT", table, "LEASES").Replace(out.String())
-	golden := filepath.Join("testdata", "status-workers.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("status --json differs from %s (-want +got):\n%s", golden, diff)
-	}
+	checkGolden(t, "status-workers.golden.json", got)
 
 	out.Reset()
 	if code := Run(args, &out, &errOut, nil); code != ExitOK {
@@ -263,5 +239,24 @@ func TestStatusWorkerModeErrors(t *testing.T) {
 	missing := testenv.UniqueName("missing-")
 	if code := Run(append(base, "--source-option", "kinesis.dynamodb.tableName="+missing), &out, &errOut, nil); code != ExitFailed || !strings.Contains(errOut.String(), missing+"-leases") {
 		t.Errorf("missing lease table: exit %d, %s", code, errOut.String())
+	}
+}
+
+// checkGolden compares got with testdata/name (rewritten first with
+// -update).
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("status --json differs from %s (-want +got):\n%s", golden, diff)
 	}
 }
