@@ -404,6 +404,26 @@ func (c *Coordinator) Unsafe(ids []string) []string {
 	return bad
 }
 
+// ownedUpdate applies update to the lease of shard id that this worker
+// holds as h: the write is fenced on owner and counter (it fails with a
+// conditional check failure once another worker took the lease) and bumps
+// the counter (update sets it to :n). vals may use :me, :c and :n.
+func (c *Coordinator) ownedUpdate(ctx context.Context, id string, h *held, update string, vals map[string]types.AttributeValue, ret types.ReturnValue) (*dynamodb.UpdateItemOutput, error) {
+	vals[":me"] = str(c.cfg.WorkerID)
+	vals[":c"] = num(h.counter)
+	vals[":n"] = num(h.counter + 1)
+	out, err := c.cfg.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(c.cfg.Table),
+		Key:                       keyOf(id),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String(attrOwner + " = :me AND " + attrCounter + " = :c"),
+		ExpressionAttributeValues: vals,
+		ReturnValues:              ret,
+	})
+	c.writes.Add(1)
+	return out, err
+}
+
 // release writes a held lease's final position (SHARD_END when finished)
 // and gives it to `to` (a worker that asked for it) or to nobody.
 func (c *Coordinator) release(ctx context.Context, id string, h *held, m engine.Held, to string) error {
@@ -413,9 +433,6 @@ func (c *Coordinator) release(ctx context.Context, id string, h *held, m engine.
 		return nil
 	}
 	vals := checkpointValues(m.Next, m.Finished)
-	vals[":me"] = str(c.cfg.WorkerID)
-	vals[":c"] = num(h.counter)
-	vals[":n"] = num(h.counter + 1)
 	update := "SET " + attrCounter + " = :n, " + setCheckpoint
 	if to != "" {
 		vals[":to"] = str(to)
@@ -423,14 +440,7 @@ func (c *Coordinator) release(ctx context.Context, id string, h *held, m engine.
 	} else {
 		update += " REMOVE " + attrOwner + ", " + attrPending
 	}
-	_, err := c.cfg.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(c.cfg.Table),
-		Key:                       keyOf(id),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String(attrOwner + " = :me AND " + attrCounter + " = :c"),
-		ExpressionAttributeValues: vals,
-	})
-	c.writes.Add(1)
+	_, err := c.ownedUpdate(ctx, id, h, update, vals, types.ReturnValueNone)
 	switch {
 	case isCCF(err):
 		c.dropLost(id, h, "the lease was taken over before it could be released")
@@ -496,22 +506,14 @@ func (c *Coordinator) renew(ctx context.Context, id string, h *held) {
 	c.mu.Lock()
 	pos, lag := h.pos, h.lag
 	c.mu.Unlock()
-	vals := map[string]types.AttributeValue{":me": str(c.cfg.WorkerID), ":c": num(h.counter), ":n": num(h.counter + 1), ":lag": num(lag)}
+	vals := map[string]types.AttributeValue{":lag": num(lag)}
 	update := "SET " + attrCounter + " = :n, " + attrLag + " = :lag"
 	if pos != nil {
 		maps.Copy(vals, checkpointValues(*pos, false))
 		update += ", " + setCheckpoint
 	}
 	sent := c.now()
-	out, err := c.cfg.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(c.cfg.Table),
-		Key:                       keyOf(id),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String(attrOwner + " = :me AND " + attrCounter + " = :c"),
-		ExpressionAttributeValues: vals,
-		ReturnValues:              types.ReturnValueAllNew,
-	})
-	c.writes.Add(1)
+	out, err := c.ownedUpdate(ctx, id, h, update, vals, types.ReturnValueAllNew)
 	switch {
 	case isCCF(err):
 		c.dropLost(id, h, "another worker took it (renewal refused)")
