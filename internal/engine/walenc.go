@@ -12,15 +12,12 @@ import (
 // The offset and commit logs are written once per batch, and with
 // ProcessingTime(0) a batch can be a single record: encoding/json's
 // reflection, map key sorting and indent pass cost more than the rest of
-// such a batch. marshalEntry writes the same bytes as
+// such a batch. entryEncoder writes the same bytes as
 // json.MarshalIndent(v, "", "  ") for the two entry types directly, and
 // falls back to MarshalIndent for anything it does not handle byte for
 // byte (a string that needs escaping, a year outside 0-9999).
 
-// marshalEntry returns v (an OffsetEntry or CommitEntry) as indented JSON.
-func marshalEntry(v any) ([]byte, error) { return (*entryEncoder)(nil).marshal(v) }
-
-// entryEncoder is marshalEntry with memory: an offsets entry lists every
+// entryEncoder remembers between entries: an offsets entry lists every
 // shard of the stream, and between two batches most shards' offsets do not
 // change (idle shards, shards not in the batch), so the JSON of a shard
 // whose offset equals the one it had in the previous entry is copied from
@@ -40,6 +37,7 @@ type cachedShard struct {
 	json []byte
 }
 
+// marshal returns v (an OffsetEntry or CommitEntry) as indented JSON.
 func (c *entryEncoder) marshal(v any) ([]byte, error) {
 	var (
 		b  []byte
@@ -127,10 +125,8 @@ func (c *entryEncoder) appendOffsets(dst []byte, e OffsetEntry) ([]byte, bool) {
 			}
 		}
 		start := len(w.b)
-		w.str(id)
-		w.b = append(w.b, ':', ' ')
+		w.name(id)
 		off.write(w)
-		w.first = false
 		if c != nil {
 			if !w.ok {
 				delete(c.cache, id)
@@ -187,6 +183,11 @@ func (w *jsonWriter) elem() {
 
 func (w *jsonWriter) key(k string) {
 	w.elem()
+	w.name(k)
+}
+
+// name writes an object member's name and the separator after it.
+func (w *jsonWriter) name(k string) {
 	w.str(k)
 	w.b = append(w.b, ':', ' ')
 }
