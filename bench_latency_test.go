@@ -24,6 +24,11 @@ package shardflow_test
 // records make many small batches, each with its offset and commit log
 // writes.
 // Polling runs with the default kinesis.getRecords.fetchIntervalMs (200).
+// Also floor-cpu-s/Mrec (measureFloor): this process's CPU per record when
+// it only reads, from a plain TCP connection, one event-sized chunk per
+// put call on the same schedule. It is what receiving the pushes costs by
+// itself on this machine, before TLS, HTTP/2, decoding or the engine: a
+// lower bound for any enhanced fan-out client at that load.
 //
 // Four sub-benchmarks: checkpoint=memory (memstore: shardflow's own path,
 // without storage), checkpoint=dir (a local directory, the default store:
@@ -51,6 +56,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,6 +113,7 @@ const (
 //
 //	stream <name> <shards>             creates a stream: "LATENCY OK"
 //	produce <name> <seconds> <flag> <k> <rate> writes rate records/s, k per call: "LATENCY DONE <n>"
+//	floor <addr> <seconds> <k> <rate>  the same schedule as bare chunks to addr (latencyFloorSend): "LATENCY DONE <n>"
 func latencyServerChild(certPath string) error {
 	srv, err := kdsfake.New(kdsfake.Config{})
 	if err != nil {
@@ -148,6 +155,15 @@ func latencyServerChild(certPath string) error {
 				return err
 			}
 			fmt.Printf("LATENCY DONE %d\n", n)
+		case len(f) == 5 && f[0] == "floor":
+			secs, _ := strconv.ParseFloat(f[2], 64)
+			k, _ := strconv.Atoi(f[3])
+			rate, _ := strconv.Atoi(f[4])
+			n, err := latencyFloorSend(f[1], time.Duration(secs*float64(time.Second)), max(k, 1), rate)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("LATENCY DONE %d\n", n)
 		default:
 			return fmt.Errorf("unknown command %q", sc.Text())
 		}
@@ -155,61 +171,112 @@ func latencyServerChild(certPath string) error {
 	return sc.Err()
 }
 
-// latencyProduce writes rate records/s for d from 4 goroutines on a
-// fixed schedule, and returns how many it wrote: one PutRecord each when
-// perCall is 1, else PutRecords calls of perCall records with one partition
-// key (one shard), which kdsfake then pushes as one event. Each record's
-// data is the send time (unix ns, 8 bytes), the measured flag (1 byte) and
-// padding.
-func latencyProduce(c *kinesis.Client, stream string, d time.Duration, measured bool, perCall, rate int) (int, error) {
-	const workers = 4
-	per := rate / workers / perCall // calls/s per worker
+// latencyWorkers is how many goroutines of the child keep the put schedule.
+const latencyWorkers = 4
+
+// latencySchedule calls put on a fixed schedule for d: rate/perCall calls a
+// second in all, spread evenly over latencyWorkers goroutines (put gets the
+// goroutine's index). It returns how many calls it made, or an error if any
+// failed.
+func latencySchedule(d time.Duration, perCall, rate int, put func(worker int) error) (int, error) {
+	per := rate / latencyWorkers / perCall // calls/s per worker
 	interval := time.Second / time.Duration(per)
 	n := int(d.Seconds() * float64(per))
 	start := time.Now()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
-	for w := range workers {
+	var first atomic.Pointer[error]
+	for w := range latencyWorkers {
 		wg.Go(func() {
-			entries := make([]types.PutRecordsRequestEntry, perCall)
-			datas := make([][]byte, perCall)
-			for j := range datas {
-				datas[j] = make([]byte, 9+latencyPayload)
-				if measured {
-					datas[j][8] = 1
-				}
-			}
 			for i := range n {
-				next := start.Add(time.Duration(i)*interval + time.Duration(w)*interval/workers)
+				next := start.Add(time.Duration(i)*interval + time.Duration(w)*interval/latencyWorkers)
 				time.Sleep(time.Until(next))
-				pk := aws.String(strconv.FormatUint(rand.Uint64(), 36))
-				sent := uint64(time.Now().UnixNano())
-				var err error
-				if perCall == 1 {
-					binary.BigEndian.PutUint64(datas[0], sent)
-					_, err = c.PutRecord(context.Background(), &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: pk, Data: datas[0]})
-				} else {
-					for j := range entries {
-						binary.BigEndian.PutUint64(datas[j], sent)
-						entries[j] = types.PutRecordsRequestEntry{PartitionKey: pk, Data: datas[j]}
-					}
-					var out *kinesis.PutRecordsOutput
-					out, err = c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
-					if err == nil && aws.ToInt32(out.FailedRecordCount) > 0 {
-						err = fmt.Errorf("%d records failed", aws.ToInt32(out.FailedRecordCount))
-					}
-				}
-				if err != nil {
+				if err := put(w); err != nil {
 					failed.Add(1)
+					first.CompareAndSwap(nil, &err)
 				}
 			}
 		})
 	}
 	wg.Wait()
 	if f := failed.Load(); f > 0 {
-		return 0, fmt.Errorf("%d put calls failed", f)
+		return 0, fmt.Errorf("%d put calls failed, the first: %w", f, *first.Load())
 	}
-	return workers * n * perCall, nil
+	return latencyWorkers * n, nil
+}
+
+// latencyProduce writes rate records/s for d on latencySchedule's
+// schedule, and returns how many it wrote: one PutRecord each when
+// perCall is 1, else PutRecords calls of perCall records with one partition
+// key (one shard), which kdsfake then pushes as one event. Each record's
+// data is the send time (unix ns, 8 bytes), the measured flag (1 byte) and
+// padding.
+func latencyProduce(c *kinesis.Client, stream string, d time.Duration, measured bool, perCall, rate int) (int, error) {
+	type worker struct {
+		entries []types.PutRecordsRequestEntry
+		datas   [][]byte
+	}
+	ws := make([]worker, latencyWorkers)
+	for w := range ws {
+		ws[w].entries = make([]types.PutRecordsRequestEntry, perCall)
+		ws[w].datas = make([][]byte, perCall)
+		for j := range ws[w].datas {
+			ws[w].datas[j] = make([]byte, 9+latencyPayload)
+			if measured {
+				ws[w].datas[j][8] = 1
+			}
+		}
+	}
+	calls, err := latencySchedule(d, perCall, rate, func(w int) error {
+		entries, datas := ws[w].entries, ws[w].datas
+		pk := aws.String(strconv.FormatUint(rand.Uint64(), 36))
+		sent := uint64(time.Now().UnixNano())
+		if perCall == 1 {
+			binary.BigEndian.PutUint64(datas[0], sent)
+			_, err := c.PutRecord(context.Background(), &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: pk, Data: datas[0]})
+			return err
+		}
+		for j := range entries {
+			binary.BigEndian.PutUint64(datas[j], sent)
+			entries[j] = types.PutRecordsRequestEntry{PartitionKey: pk, Data: datas[j]}
+		}
+		out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
+		if err == nil && aws.ToInt32(out.FailedRecordCount) > 0 {
+			err = fmt.Errorf("%d records failed", aws.ToInt32(out.FailedRecordCount))
+		}
+		return err
+	})
+	return calls * perCall, err
+}
+
+// latencyEventBytes is about the size of a SubscribeToShard event that
+// carries k of the benchmark's records (event-stream headers, and per
+// record the JSON of a 109-byte record: base64 data, sequence number,
+// partition key, timestamp).
+func latencyEventBytes(k int) int { return 100 + 350*k }
+
+// latencyFloorSend dials addr and writes to that one connection, on
+// latencySchedule's schedule, one chunk of latencyEventBytes(k) per put
+// call: what a stream pushed by EFO puts on the wire, without TLS or
+// HTTP/2. It closes the connection and returns the records the chunks
+// stand for.
+func latencyFloorSend(addr string, d time.Duration, k, rate int) (int, error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	chunk := make([]byte, latencyEventBytes(k))
+	var mu sync.Mutex // the workers share the connection, as shards share HTTP/2's
+	calls, err := latencySchedule(d, k, rate, func(int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		_, err := conn.Write(chunk)
+		return err
+	})
+	if cerr := conn.Close(); err == nil {
+		err = cerr
+	}
+	return calls * k, err
 }
 
 // latencyStreams numbers the benchmark's streams.
@@ -424,6 +491,39 @@ func measureLatency(b *testing.B, child *latencyChild, mode string, c latencyCas
 	return latencyResult{lat: sink.lat, arrival: sink.arrival, cpu: cpu, records: n, batches: sink.batches - batches0}
 }
 
+// measureFloor measures the least CPU any enhanced fan-out client pays
+// per record at c's load, on this machine: the child writes, on the put
+// schedule, one event-sized chunk per put call to a plain TCP connection
+// (latencyFloorSend), and this process only reads them, in one goroutine,
+// without TLS, HTTP/2 or decoding. Each chunk that finds the reader idle
+// costs it a wake-up from epoll, the cost EFO pays per event and polling
+// only per GetRecords call.
+func measureFloor(b *testing.B, child *latencyChild, c latencyCase) latencyResult {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	child.send(b, "floor %s %g %d %d", ln.Addr(), latencyMeasure.Seconds(), c.perCall, c.rate)
+	conn, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	cpu0 := cpuTime()
+	got, err := io.Copy(io.Discard, conn)
+	cpu := cpuTime() - cpu0
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, _ := strconv.Atoi(child.reply(b, "DONE")[0])
+	if want := int64(n / c.perCall * latencyEventBytes(c.perCall)); n == 0 || got != want {
+		b.Fatalf("floor: read %d bytes for %d records, want %d", got, n, want)
+	}
+	return latencyResult{cpu: cpu, records: n}
+}
+
 // startLatencyProfile starts a CPU profile of this process into
 // $SHARDFLOW_LATENCY_CPUPROFILE/<stream>.pprof when that variable is set,
 // and returns the function that stops it.
@@ -482,8 +582,11 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 	} {
 		name := c.name()
 		b.Run(name, func(b *testing.B) {
-			results := map[string]*latencyResult{"efo": {}, "polling": {}}
+			results := map[string]*latencyResult{"efo": {}, "polling": {}, "floor": {}}
 			for range b.N {
+				f := measureFloor(b, child, c)
+				results["floor"].cpu += f.cpu
+				results["floor"].records += f.records
 				for _, mode := range []string{"efo", "polling"} {
 					r := measureLatency(b, child, mode, c)
 					acc := results[mode]
@@ -503,6 +606,8 @@ func BenchmarkEndToEndLatency(b *testing.B) {
 				b.ReportMetric(r.cpu.Seconds()/float64(r.records)*1e6, mode+"-cpu-s/Mrec")
 				b.ReportMetric(float64(r.records)/float64(max(r.batches, 1)), mode+"-rec/batch")
 			}
+			f := results["floor"]
+			b.ReportMetric(f.cpu.Seconds()/float64(f.records)*1e6, "floor-cpu-s/Mrec")
 		})
 	}
 }
