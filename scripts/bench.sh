@@ -29,7 +29,9 @@
 #     around every batch), (put=50) with the records written 50 per
 #     PutRecords call to one shard, so that each EFO event carries about
 #     what one polling call returns, and (shards=100/rate=200) on a wide,
-#     mostly idle stream.
+#     mostly idle stream. floor-cpu-s/Mrec: the same process only reading
+#     one event-sized chunk per put call, on the same schedule, from a plain
+#     TCP connection: a lower bound for any enhanced fan-out client.
 #     Goal: EFO p99 at most 10 ms over kdsfake's push
 #     (efo-arrival-p99-ms), and efo-cpu-s/Mrec <= polling-cpu-s/Mrec.
 # The machine is noisy: each runs BENCH_COUNT times (default 5); quote the
