@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardflow/shardflow"
 	"github.com/shardflow/shardflow/internal/testenv"
 	"github.com/shardflow/shardflow/kds/kdsfake"
 )
@@ -32,43 +33,69 @@ const kdsfakeEFO = "kdsfake-efo"
 // efoServer is the shared kdsfake server; set by setUpEFO.
 var efoServer *kdsfake.Server
 
-const efoSubscriptionTTL = 3 * time.Second
+// efoNarrowServer is a second server, started with efoServer, that allows
+// only efoNarrowStreams HTTP/2 streams per connection: a client with more
+// subscriptions must spread them over several connections. Only
+// TestEFOSubscriptionsSpreadOverConnections uses it, so its connection
+// count is that test's.
+var efoNarrowServer *kdsfake.Server
 
-// setUpEFO starts the shared server and points AWS_CA_BUNDLE at a bundle
-// holding its certificate (and the machine's bundle, if any). It returns
-// a cleanup function.
+const (
+	efoSubscriptionTTL = 3 * time.Second
+	efoNarrowStreams   = 4
+)
+
+// setUpEFO starts the shared servers and points AWS_CA_BUNDLE at a bundle
+// holding their certificates (and the machine's bundle, if any). It
+// returns a cleanup function.
 func setUpEFO() (func(), error) {
-	srv, err := kdsfake.New(kdsfake.Config{
-		SubscriptionTTL: efoSubscriptionTTL,
-		ConsumerDelay:   200 * time.Millisecond,
-		DenyActions:     []string{"GetRecords", "GetShardIterator"},
-	})
-	if err != nil {
-		return nil, err
+	var servers []*kdsfake.Server
+	cleanup := func() {
+		for _, srv := range servers {
+			srv.Close()
+		}
 	}
-	if _, err := srv.Listen("127.0.0.1:0"); err != nil {
-		return nil, err
+	var bundle []byte
+	if prev := os.Getenv("AWS_CA_BUNDLE"); prev != "" {
+		if b, err := os.ReadFile(prev); err == nil {
+			bundle = append(b, '\n')
+		}
 	}
-	if _, err := srv.ListenTLS("127.0.0.1:0"); err != nil {
-		return nil, err
+	for _, streams := range []int{0, efoNarrowStreams} {
+		srv, err := kdsfake.New(kdsfake.Config{
+			SubscriptionTTL:      efoSubscriptionTTL,
+			ConsumerDelay:        200 * time.Millisecond,
+			DenyActions:          []string{"GetRecords", "GetShardIterator"},
+			MaxConcurrentStreams: streams,
+		})
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		servers = append(servers, srv)
+		if _, err := srv.Listen("127.0.0.1:0"); err != nil {
+			cleanup()
+			return nil, err
+		}
+		if _, err := srv.ListenTLS("127.0.0.1:0"); err != nil {
+			cleanup()
+			return nil, err
+		}
+		bundle = append(append(bundle, srv.CertPEM()...), '\n')
 	}
 	dir, err := os.MkdirTemp("", "shardflow-efo-ca")
 	if err != nil {
+		cleanup()
 		return nil, err
-	}
-	bundle := srv.CertPEM()
-	if prev := os.Getenv("AWS_CA_BUNDLE"); prev != "" {
-		if b, err := os.ReadFile(prev); err == nil {
-			bundle = append(append(b, '\n'), bundle...)
-		}
 	}
 	path := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(path, bundle, 0o600); err != nil {
+		cleanup()
 		return nil, err
 	}
 	os.Setenv("AWS_CA_BUNDLE", path)
-	efoServer = srv
-	return func() { srv.Close(); os.RemoveAll(dir) }, nil
+	efoServer, efoNarrowServer = servers[0], servers[1]
+	return func() { cleanup(); os.RemoveAll(dir) }, nil
 }
 
 // forEachSource runs f per emulator in polling mode (testenv.ForEachKinesis,
@@ -141,5 +168,51 @@ func skipOnEFO(t *testing.T, em testenv.Emulator, why string) {
 	t.Helper()
 	if em.Name == kdsfakeEFO {
 		t.Skipf("polling only: %s", why)
+	}
+}
+
+// TestEFOSubscriptionsSpreadOverConnections reads a stream with more shards
+// than the server allows HTTP/2 streams on one connection
+// (efoNarrowStreams): kds's HTTP/2 client (the one the query builds, with
+// AWS_CA_BUNDLE's roots) must open more connections rather than queue
+// subscriptions behind the limit, and keep doing so across renewals.
+// Every record of every shard arrives exactly once, in order per shard.
+// Not parallel: the server's connection count is this test's alone.
+func TestEFOSubscriptionsSpreadOverConnections(t *testing.T) {
+	if efoNarrowServer == nil {
+		t.Fatal("the shared kdsfake servers are not running (TestMain calls setUpEFO)")
+	}
+	const shards = 10
+	opts := efoOptions()
+	opts["kinesis.endpointUrl"] = efoNarrowServer.TLSURL()
+	opts["kinesis.startingPosition"] = "TRIM_HORIZON"
+	e := newITEnv(t, testenv.Emulator{Name: "kdsfake-narrow", Endpoint: efoNarrowServer.URL()}, shards, opts)
+	ids := make([]string, shards)
+	for i := range ids {
+		ids[i] = itShardID(i)
+	}
+	puts := e.putSpread(ids, itValues(0, 3*shards-1)...)
+	conns0, subs0 := efoNarrowServer.Connections(), efoNarrowServer.Calls("SubscribeToShard")
+	run := e.start(shardflow.ProcessingTime(0), nil)
+	e.waitRows(run, len(puts))
+	// Every subscription ends after efoSubscriptionTTL and is renewed.
+	waitFor(t, run, "every subscription renewed", func() bool {
+		return efoNarrowServer.Calls("SubscribeToShard")-subs0 >= 2*shards
+	})
+	puts = append(puts, e.putSpread(ids, itValues(3*shards, 6*shards-1)...)...)
+	e.waitRows(run, len(puts))
+	run.stop(t)
+	checkExactlyOnce(t, e.sink.rows(), puts)
+	checkShardOrder(t, e.sink.batches())
+	conns := efoNarrowServer.Connections() - conns0
+	t.Logf("%d subscriptions over %d connections (%d SubscribeToShard calls)", shards, conns, efoNarrowServer.Calls("SubscribeToShard")-subs0)
+	// The streams a new connection opened before the server's SETTINGS
+	// arrived are refused (REFUSED_STREAM); awshttpfix makes net/http send
+	// them again itself, so no call failed.
+	if n := e.metric("retries"); n > 0 {
+		t.Errorf("%d calls were retried", n)
+	}
+	if least := (shards + efoNarrowStreams - 1) / efoNarrowStreams; conns < least {
+		t.Errorf("the query used %d connections; %d subscriptions at %d streams per connection need at least %d", conns, shards, efoNarrowStreams, least)
 	}
 }

@@ -151,7 +151,7 @@ func (e *efoEnv) consumerStatus(name string) string {
 
 // metric returns the highest value of a source progress metric (such as
 // "retries") over the progress records so far.
-func (e *efoEnv) metric(name string) int {
+func (e *itEnv) metric(name string) int {
 	e.sink.mu.Lock()
 	defer e.sink.mu.Unlock()
 	best := 0

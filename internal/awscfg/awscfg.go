@@ -123,7 +123,7 @@ func Load(ctx context.Context, c Config) (aws.Config, error) {
 		}
 		cfg.HTTPClient = bc
 	}
-	cfg.HTTPClient = awshttpfix.Client(cfg.HTTPClient) // aws-sdk-go-v2 issue 2737
+	cfg.HTTPClient = awshttpfix.Client(cfg.HTTPClient) // aws-sdk-go-v2 issue 2737; replayable bodies
 
 	switch {
 	case c.CredentialsProvider != nil:

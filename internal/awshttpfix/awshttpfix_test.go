@@ -2,16 +2,23 @@ package awshttpfix
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
-type recordingRT struct{ body io.ReadCloser }
+type recordingRT struct {
+	req  *http.Request
+	body io.ReadCloser
+}
 
 func (r *recordingRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	r.body = req.Body
+	r.req, r.body = req, req.Body
 	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("ok"))}, nil
 }
 
@@ -44,5 +51,248 @@ func TestBodiesLoseWriterTo(t *testing.T) {
 	c.CloseIdleConnections()
 	if rt.body != nil {
 		t.Fatal("CloseIdleConnections did not reach the wrapped transport")
+	}
+}
+
+// sdkRequest builds a POST as smithy-go does: the body's length is known
+// but it has no GetBody and its reader is wrapped (net/http cannot see a
+// *bytes.Reader to replay).
+func sdkRequest(t *testing.T, url string, body []byte) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, io.NopCloser(bytes.NewReader(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(body))
+	return req
+}
+
+// TestSmallBodiesReplayable: a small body of known length is read once and
+// given a GetBody that returns the same bytes; the original body is
+// closed. A body over rewindLimit, or of unknown length, is left to be
+// streamed (without io.WriterTo).
+func TestSmallBodiesReplayable(t *testing.T) {
+	closed := false
+	small := []byte(`{"ShardId":"shardId-000000000001"}`)
+	req := sdkRequest(t, "http://127.0.0.1/", small)
+	req.Body = closeFunc{req.Body, func() { closed = true }}
+	rt := &recordingRT{}
+	resp, err := (&http.Client{Transport: Transport(rt)}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !closed {
+		t.Error("the original body was not closed")
+	}
+	for i := range 2 {
+		var b []byte
+		if i == 0 {
+			b, _ = io.ReadAll(rt.body)
+		} else {
+			if rt.req.GetBody == nil {
+				t.Fatal("the body has no GetBody")
+			}
+			rc, err := rt.req.GetBody()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ = io.ReadAll(rc)
+		}
+		if !bytes.Equal(b, small) {
+			t.Fatalf("read %d: %q, want %q", i, b, small)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		size int
+		cl   int64
+	}{
+		{"over the limit", rewindLimit + 1, rewindLimit + 1},
+		{"unknown length", 10, -1},
+	} {
+		req := sdkRequest(t, "http://127.0.0.1/", make([]byte, tc.size))
+		req.ContentLength = tc.cl
+		rt := &recordingRT{}
+		resp, err := (&http.Client{Transport: Transport(rt)}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if rt.req.GetBody != nil {
+			t.Errorf("%s: the body was given a GetBody", tc.name)
+		}
+		if _, ok := rt.body.(io.WriterTo); ok {
+			t.Errorf("%s: the transport saw a body with io.WriterTo", tc.name)
+		}
+		if b, _ := io.ReadAll(rt.body); len(b) != tc.size {
+			t.Errorf("%s: read %d bytes, want %d", tc.name, len(b), tc.size)
+		}
+	}
+}
+
+type closeFunc struct {
+	io.ReadCloser
+	onClose func()
+}
+
+func (c closeFunc) Close() error { c.onClose(); return c.ReadCloser.Close() }
+
+// TestRefusedStreamReplayed: an HTTP/2 server refuses the first request
+// with RST_STREAM REFUSED_STREAM (as a server does with the streams over
+// its MAX_CONCURRENT_STREAMS that a client opened before its SETTINGS
+// arrived). net/http alone cannot resend an SDK-built request; through
+// Client it resends it, and the server gets the same body again.
+func TestRefusedStreamReplayed(t *testing.T) {
+	body := []byte(`{"ConsumerARN":"arn:aws:kinesis:us-east-1:1:stream/s/consumer/c:1","ShardId":"shardId-000000000001"}`)
+	for _, wrapped := range []bool{false, true} {
+		srv := newRefusingServer(t)
+		tr := &http.Transport{Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		defer tr.CloseIdleConnections()
+		var c Doer = &http.Client{Transport: tr}
+		if wrapped {
+			c = Client(c)
+		}
+		resp, err := c.Do(sdkRequest(t, "http://"+srv.addr+"/", body))
+		if !wrapped {
+			if err == nil {
+				resp.Body.Close()
+				t.Fatal("net/http resent a request without GetBody: the test server does not refuse as expected")
+			}
+			if !strings.Contains(err.Error(), "REFUSED_STREAM") {
+				t.Fatalf("bare client: %v, want a REFUSED_STREAM error", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("through Client: %v", err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(got) != "ok" {
+			t.Fatalf("response %d %q", resp.StatusCode, got)
+		}
+		bodies := srv.received()
+		if len(bodies) != 2 || !bytes.Equal(bodies[0], body) || !bytes.Equal(bodies[1], body) {
+			t.Fatalf("the server received %q, want the body twice (refused, then served)", bodies)
+		}
+	}
+}
+
+// refusingServer is a minimal HTTP/2 server (prior knowledge, no TLS) that
+// answers the first request it receives with RST_STREAM REFUSED_STREAM and
+// every later one with 200 "ok", and keeps every request body.
+type refusingServer struct {
+	addr   string
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+// HTTP/2 frame types and flags (RFC 9113 section 6).
+const (
+	h2Data         = 0x0
+	h2Headers      = 0x1
+	h2RSTStream    = 0x3
+	h2Settings     = 0x4
+	h2FlagEnd      = 0x1  // END_STREAM, or ACK on SETTINGS
+	h2FlagHeaders  = 0x4  // END_HEADERS
+	h2RefusedCode  = 0x7  // REFUSED_STREAM
+	h2Status200    = 0x88 // HPACK: static table entry 8, ":status: 200"
+	h2ClientPrefix = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+)
+
+func newRefusingServer(t *testing.T) *refusingServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &refusingServer{addr: ln.Addr().String()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			wg.Go(func() { s.serve(conn) })
+		}
+	})
+	return s
+}
+
+func (s *refusingServer) received() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.bodies)
+}
+
+func (s *refusingServer) serve(conn net.Conn) {
+	defer conn.Close()
+	prefix := make([]byte, len(h2ClientPrefix))
+	if _, err := io.ReadFull(conn, prefix); err != nil || string(prefix) != h2ClientPrefix {
+		return
+	}
+	write := func(typ, flags byte, stream uint32, payload []byte) {
+		f := []byte{byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), typ, flags, 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(f[5:], stream)
+		_, _ = conn.Write(append(f, payload...))
+	}
+	write(h2Settings, 0, 0, nil)
+	bodies := map[uint32][]byte{}
+	done := func(stream uint32) {
+		s.mu.Lock()
+		s.bodies = append(s.bodies, bodies[stream])
+		first := len(s.bodies) == 1
+		s.mu.Unlock()
+		if first {
+			write(h2RSTStream, 0, stream, []byte{0, 0, 0, h2RefusedCode})
+			return
+		}
+		write(h2Headers, h2FlagHeaders, stream, []byte{h2Status200})
+		write(h2Data, h2FlagEnd, stream, []byte("ok"))
+	}
+	header := make([]byte, 9)
+	for {
+		if _, err := io.ReadFull(conn, header); err != nil {
+			return
+		}
+		payload := make([]byte, int(header[0])<<16|int(header[1])<<8|int(header[2]))
+		if _, err := io.ReadFull(conn, payload); err != nil {
+			return
+		}
+		typ, flags, stream := header[3], header[4], binary.BigEndian.Uint32(header[5:])&0x7fffffff
+		switch typ {
+		case h2Settings:
+			if flags&h2FlagEnd == 0 {
+				write(h2Settings, h2FlagEnd, 0, nil)
+			}
+		case h2Headers:
+			bodies[stream] = []byte{}
+			if flags&h2FlagEnd != 0 {
+				done(stream)
+			}
+		case h2Data:
+			bodies[stream] = append(bodies[stream], payload...)
+			if flags&h2FlagEnd != 0 {
+				done(stream)
+			}
+		}
 	}
 }

@@ -391,7 +391,7 @@ func transportCases() []transportCase {
 	return []transportCase{
 		{"h2c prior knowledge", func(t *testing.T, h http.Handler) (string, *http.Client) {
 			ln := listen(t)
-			srv := serveH2C(ln, h, nil)
+			srv := serveH2C(ln, h, serverOpts{})
 			t.Cleanup(func() { srv.Close() })
 			p := new(http.Protocols)
 			p.SetUnencryptedHTTP2(true)
@@ -399,7 +399,7 @@ func transportCases() []transportCase {
 		}, 2},
 		{"http1.1 plain", func(t *testing.T, h http.Handler) (string, *http.Client) {
 			ln := listen(t)
-			srv := serveH2C(ln, h, nil)
+			srv := serveH2C(ln, h, serverOpts{})
 			t.Cleanup(func() { srv.Close() })
 			return "http://" + ln.Addr().String(), &http.Client{Transport: &http.Transport{}}
 		}, 1},
@@ -409,7 +409,7 @@ func transportCases() []transportCase {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv := serveTLS(ln, h, cert, nil)
+			srv := serveTLS(ln, h, cert, serverOpts{})
 			t.Cleanup(func() { srv.Close() })
 			return "https://" + ln.Addr().String(), tlsClient(t, pemCert, true)
 		}, 2},
@@ -419,7 +419,7 @@ func transportCases() []transportCase {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv := serveTLS(ln, h, cert, nil)
+			srv := serveTLS(ln, h, cert, serverOpts{})
 			t.Cleanup(func() { srv.Close() })
 			return "https://" + ln.Addr().String(), tlsClient(t, pemCert, false)
 		}, 1},
@@ -610,7 +610,7 @@ func TestSubscribeToShardSDKRequirements(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ln := listen(t)
-			srv := serveH2C(ln, tc.handler, nil)
+			srv := serveH2C(ln, tc.handler, serverOpts{})
 			t.Cleanup(func() { srv.Close() })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -81,6 +81,13 @@ type Config struct {
 	// without that permission: e.g. an enhanced fan-out consumer that must
 	// never poll. Denied calls are counted by [Server.Calls].
 	DenyActions []string
+
+	// MaxConcurrentStreams is the number of HTTP/2 streams (requests, such
+	// as SubscribeToShard event streams) the server allows at once on one
+	// connection, announced to clients in its SETTINGS frame. Zero leaves
+	// net/http's default (250 in Go 1.26). A client with more
+	// subscriptions than this must open more connections.
+	MaxConcurrentStreams int
 }
 
 // Server is an in-process Kinesis Data Streams server. It speaks the AWS
@@ -99,7 +106,8 @@ type Server struct {
 	seq       atomic.Uint64 // sequence counter, see appendSeq
 	iterEpoch atomic.Uint64 // bumped by ExpireIterators
 	reqID     atomic.Uint64
-	dirty     atomic.Bool // state changed since the last snapshot
+	conns     atomic.Int64 // connections accepted, see Connections
+	dirty     atomic.Bool  // state changed since the last snapshot
 
 	faults faultSet
 	subs   subRegistry
@@ -187,7 +195,7 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // the background until Close.
 func (s *Server) Listen(addr string) (string, error) {
 	return s.listen(addr, "http://", &s.url, func(ln net.Listener) *http.Server {
-		return serveH2C(ln, s.Handler(), s.log)
+		return serveH2C(ln, s.Handler(), s.serverOpts())
 	})
 }
 
@@ -223,9 +231,19 @@ func (s *Server) ListenTLS(addr string) (string, error) {
 		return "", err
 	}
 	return s.listen(addr, "https://", &s.tlsURL, func(ln net.Listener) *http.Server {
-		return serveTLS(ln, s.Handler(), cert, s.log)
+		return serveTLS(ln, s.Handler(), cert, s.serverOpts())
 	})
 }
+
+// serverOpts are the settings of the server's listeners.
+func (s *Server) serverOpts() serverOpts {
+	return serverOpts{log: s.log, maxStreams: s.cfg.MaxConcurrentStreams, onConn: func() { s.conns.Add(1) }}
+}
+
+// Connections returns how many client connections the server has accepted
+// on all its listeners (HTTP/1.1 and HTTP/2 alike): with HTTP/2 it shows
+// how many connections a client's subscriptions were spread over.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
 
 // certificate returns the server's self-signed certificate, made once.
 func (s *Server) certificate() (tls.Certificate, []byte, error) {

@@ -76,17 +76,37 @@ func selfSignedCert(hosts ...string) (tls.Certificate, []byte, error) {
 // newServer returns an http.Server with settings shared by both listeners.
 // There is no WriteTimeout or ReadTimeout: a SubscribeToShard response
 // streams for minutes and a long-poll request must not be cut off.
-func newServer(h http.Handler, logger *slog.Logger) *http.Server {
+// serverOpts are the settings of the http.Servers a Server runs.
+type serverOpts struct {
+	log *slog.Logger // nil: discard
+	// maxStreams is the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS the server
+	// announces (0: net/http's default).
+	maxStreams int
+	// onConn, if set, is called with each new connection.
+	onConn func()
+}
+
+func newServer(h http.Handler, o serverOpts) *http.Server {
+	logger := o.log
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &http.Server{
+	srv := &http.Server{
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		Protocols:         new(http.Protocols),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: o.maxStreams},
 	}
+	if o.onConn != nil {
+		srv.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				o.onConn()
+			}
+		}
+	}
+	return srv
 }
 
 // serve runs fn in a goroutine and logs an unexpected error from it.
@@ -103,8 +123,8 @@ func serve(srv *http.Server, fn func() error) {
 // at once; stop it with Close or Shutdown on the returned server (which also
 // closes ln). Responses are flushed promptly when the handler flushes (as
 // writeEvent does), over both protocols.
-func serveTLS(ln net.Listener, h http.Handler, cert tls.Certificate, logger *slog.Logger) *http.Server {
-	srv := newServer(h, logger)
+func serveTLS(ln net.Listener, h http.Handler, cert tls.Certificate, o serverOpts) *http.Server {
+	srv := newServer(h, o)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
 	srv.TLSConfig = &tls.Config{
@@ -121,8 +141,8 @@ func serveTLS(ln net.Listener, h http.Handler, cert tls.Certificate, logger *slo
 // http.Transport with Protocols.SetUnencryptedHTTP2 and Node's
 // http2.connect("http://...") speak). It starts serving in a goroutine and
 // returns at once; stop it with Close or Shutdown on the returned server.
-func serveH2C(ln net.Listener, h http.Handler, logger *slog.Logger) *http.Server {
-	srv := newServer(h, logger)
+func serveH2C(ln net.Listener, h http.Handler, o serverOpts) *http.Server {
+	srv := newServer(h, o)
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
 	serve(srv, func() error { return srv.Serve(ln) })

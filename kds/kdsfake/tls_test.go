@@ -113,7 +113,7 @@ func TestServeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln := listen(t)
-	srv := serveTLS(ln, protoHandler, cert, nil)
+	srv := serveTLS(ln, protoHandler, cert, serverOpts{})
 	defer srv.Close()
 	url := "https://" + ln.Addr().String() + "/"
 
@@ -149,7 +149,7 @@ func TestServeTLS(t *testing.T) {
 
 func TestServeH2C(t *testing.T) {
 	ln := listen(t)
-	srv := serveH2C(ln, protoHandler, nil)
+	srv := serveH2C(ln, protoHandler, serverOpts{})
 	defer srv.Close()
 	url := "http://" + ln.Addr().String() + "/"
 
@@ -219,8 +219,8 @@ func TestServeCloseClosesListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, start := range map[string]func(net.Listener) *http.Server{
-		"tls": func(ln net.Listener) *http.Server { return serveTLS(ln, protoHandler, cert, nil) },
-		"h2c": func(ln net.Listener) *http.Server { return serveH2C(ln, protoHandler, nil) },
+		"tls": func(ln net.Listener) *http.Server { return serveTLS(ln, protoHandler, cert, serverOpts{}) },
+		"h2c": func(ln net.Listener) *http.Server { return serveH2C(ln, protoHandler, serverOpts{}) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			ln := listen(t)
