@@ -12,11 +12,14 @@ package shardflow_test
 // EFO query that polled would fail.
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,16 +36,16 @@ const kdsfakeEFO = "kdsfake-efo"
 // efoServer is the shared kdsfake server; set by setUpEFO.
 var efoServer *kdsfake.Server
 
-// efoNarrowServer is a second server, started with efoServer, that allows
-// only efoNarrowStreams HTTP/2 streams per connection: a client with more
-// subscriptions must spread them over several connections. Only
-// TestEFOSubscriptionsSpreadOverConnections uses it, so its connection
-// count is that test's.
-var efoNarrowServer *kdsfake.Server
+// efoSoloServer is a second server, started with efoServer, for the tests
+// that read its counters (connections, event bytes): they are not
+// parallel, so the counts are theirs alone. It allows only efoSoloStreams
+// HTTP/2 streams per connection: a client with more subscriptions must
+// spread them over several connections.
+var efoSoloServer *kdsfake.Server
 
 const (
 	efoSubscriptionTTL = 3 * time.Second
-	efoNarrowStreams   = 4
+	efoSoloStreams     = 4
 )
 
 // setUpEFO starts the shared servers and points AWS_CA_BUNDLE at a bundle
@@ -61,7 +64,7 @@ func setUpEFO() (func(), error) {
 			bundle = append(b, '\n')
 		}
 	}
-	for _, streams := range []int{0, efoNarrowStreams} {
+	for _, streams := range []int{0, efoSoloStreams} {
 		srv, err := kdsfake.New(kdsfake.Config{
 			SubscriptionTTL:      efoSubscriptionTTL,
 			ConsumerDelay:        200 * time.Millisecond,
@@ -94,7 +97,7 @@ func setUpEFO() (func(), error) {
 		return nil, err
 	}
 	os.Setenv("AWS_CA_BUNDLE", path)
-	efoServer, efoNarrowServer = servers[0], servers[1]
+	efoServer, efoSoloServer = servers[0], servers[1]
 	return func() { cleanup(); os.RemoveAll(dir) }, nil
 }
 
@@ -173,46 +176,120 @@ func skipOnEFO(t *testing.T, em testenv.Emulator, why string) {
 
 // TestEFOSubscriptionsSpreadOverConnections reads a stream with more shards
 // than the server allows HTTP/2 streams on one connection
-// (efoNarrowStreams): kds's HTTP/2 client (the one the query builds, with
+// (efoSoloStreams): kds's HTTP/2 client (the one the query builds, with
 // AWS_CA_BUNDLE's roots) must open more connections rather than queue
 // subscriptions behind the limit, and keep doing so across renewals.
 // Every record of every shard arrives exactly once, in order per shard.
 // Not parallel: the server's connection count is this test's alone.
 func TestEFOSubscriptionsSpreadOverConnections(t *testing.T) {
-	if efoNarrowServer == nil {
+	if efoSoloServer == nil {
 		t.Fatal("the shared kdsfake servers are not running (TestMain calls setUpEFO)")
 	}
 	const shards = 10
 	opts := efoOptions()
-	opts["kinesis.endpointUrl"] = efoNarrowServer.TLSURL()
+	opts["kinesis.endpointUrl"] = efoSoloServer.TLSURL()
 	opts["kinesis.startingPosition"] = "TRIM_HORIZON"
-	e := newITEnv(t, testenv.Emulator{Name: "kdsfake-narrow", Endpoint: efoNarrowServer.URL()}, shards, opts)
+	e := newITEnv(t, testenv.Emulator{Name: "kdsfake-narrow", Endpoint: efoSoloServer.URL()}, shards, opts)
 	ids := make([]string, shards)
 	for i := range ids {
 		ids[i] = itShardID(i)
 	}
 	puts := e.putSpread(ids, itValues(0, 3*shards-1)...)
-	conns0, subs0 := efoNarrowServer.Connections(), efoNarrowServer.Calls("SubscribeToShard")
+	conns0, subs0 := efoSoloServer.Connections(), efoSoloServer.Calls("SubscribeToShard")
 	run := e.start(shardflow.ProcessingTime(0), nil)
 	e.waitRows(run, len(puts))
 	// Every subscription ends after efoSubscriptionTTL and is renewed.
 	waitFor(t, run, "every subscription renewed", func() bool {
-		return efoNarrowServer.Calls("SubscribeToShard")-subs0 >= 2*shards
+		return efoSoloServer.Calls("SubscribeToShard")-subs0 >= 2*shards
 	})
 	puts = append(puts, e.putSpread(ids, itValues(3*shards, 6*shards-1)...)...)
 	e.waitRows(run, len(puts))
 	run.stop(t)
 	checkExactlyOnce(t, e.sink.rows(), puts)
 	checkShardOrder(t, e.sink.batches())
-	conns := efoNarrowServer.Connections() - conns0
-	t.Logf("%d subscriptions over %d connections (%d SubscribeToShard calls)", shards, conns, efoNarrowServer.Calls("SubscribeToShard")-subs0)
+	conns := efoSoloServer.Connections() - conns0
+	t.Logf("%d subscriptions over %d connections (%d SubscribeToShard calls)", shards, conns, efoSoloServer.Calls("SubscribeToShard")-subs0)
 	// The streams a new connection opened before the server's SETTINGS
 	// arrived are refused (REFUSED_STREAM); awshttpfix makes net/http send
 	// them again itself, so no call failed.
 	if n := e.metric("retries"); n > 0 {
 		t.Errorf("%d calls were retried", n)
 	}
-	if least := (shards + efoNarrowStreams - 1) / efoNarrowStreams; conns < least {
-		t.Errorf("the query used %d connections; %d subscriptions at %d streams per connection need at least %d", conns, shards, efoNarrowStreams, least)
+	if least := (shards + efoSoloStreams - 1) / efoSoloStreams; conns < least {
+		t.Errorf("the query used %d connections; %d subscriptions at %d streams per connection need at least %d", conns, shards, efoSoloStreams, least)
 	}
+}
+
+// TestEFOStalledSinkBoundsTransportMemory (invariant 8, bounded memory,
+// for what the HTTP/2 transport holds): while the sink is stalled, a
+// subscription's reader stops taking events once its shard's buffer is
+// full, and Kinesis may then push only one HTTP/2 stream window more, which
+// follows shardflow.buffer.maxBytesPerShard (efoStreamWindow), not Go's
+// 4 MiB default. The server's count of event bytes its client took stops
+// within that bound; once the sink goes on, every record arrives exactly
+// once.
+func TestEFOStalledSinkBoundsTransportMemory(t *testing.T) {
+	if efoSoloServer == nil {
+		t.Fatal("the shared kdsfake servers are not running (TestMain calls setUpEFO)")
+	}
+	const (
+		bufferBytes = 1 << 20 // the smallest maxBytesPerShard
+		recordBytes = 8 << 10
+		records     = 1500 // 12 MiB, far more than the buffer and any window
+		// An event of kdsfake carries at most 1 MiB of record data, which
+		// its JSON (base64, sequence numbers) makes at most 1.5 MB.
+		maxEvent  = 1500 << 10
+		window    = 256 << 10 // efoStreamWindow(bufferBytes), against Go's 4 MiB
+		readAhead = 64 << 10
+	)
+	opts := efoOptions()
+	opts["kinesis.endpointUrl"] = efoSoloServer.TLSURL()
+	opts["kinesis.startingPosition"] = "TRIM_HORIZON"
+	opts["shardflow.buffer.maxBytesPerShard"] = strconv.Itoa(bufferBytes)
+	e := newITEnv(t, testenv.Emulator{Name: "kdsfake-solo", Endpoint: efoSoloServer.URL()}, 1, opts)
+	gate := make(chan struct{})
+	e.out = shardflow.ForEachBatch(func(ctx context.Context, b *shardflow.Batch) error {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return e.sink.AddBatch(ctx, b)
+	})
+	recs := make([]testenv.Record, records)
+	for i := range recs {
+		data := make([]byte, recordBytes)
+		copy(data, fmt.Sprintf("v%05d", i))
+		recs[i] = testenv.Record{PartitionKey: strconv.Itoa(i), Data: data}
+	}
+	puts := e.putRecords(recs)
+	sent0 := efoSoloServer.EventBytes()
+	run := e.start(shardflow.ProcessingTime(0), nil)
+	// The transport stops taking events when the window is full: wait until
+	// the server's count has not moved for a second.
+	var sent int64
+	still := 0
+	waitFor(t, run, "the event stream to stall", func() bool {
+		n := efoSoloServer.EventBytes() - sent0
+		if n > 0 && n == sent {
+			still++
+		} else {
+			still = 0
+		}
+		sent = n
+		return still >= 50 // polled every 20 ms
+	})
+	// Taken by the reader: the buffer's bound and the event that crossed it
+	// (it reads no event while the buffer is full; the batch the stalled
+	// sink has is still in the buffer), and what its decoder read ahead;
+	// in the transport: one window (an event counts once written whole).
+	bound := int64(bufferBytes + maxEvent + readAhead + window)
+	t.Logf("stalled after %d event bytes (bound %d; %d of record data were written)", sent, bound, records*recordBytes)
+	if sent > bound {
+		t.Errorf("the client took %d bytes of events with a stalled sink, more than %d: the transport buffers more than one %d-byte window", sent, bound, window)
+	}
+	close(gate)
+	e.waitRows(run, len(puts))
+	run.stop(t)
+	checkExactlyOnce(t, e.sink.rows(), puts)
 }

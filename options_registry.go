@@ -530,7 +530,7 @@ func sourceSpecs() []spec {
 			doc: "Most records buffered for one shard between batches (bounded memory); a shard's reader stops fetching while its buffer is full.",
 			bad: []string{"0", "-10"}},
 		{name: "shardflow.buffer.maxBytesPerShard", kind: kindBytes, def: "64MiB", lo: bound(1 << 20), ext: true,
-			doc: "Most bytes buffered for one shard between batches (bounded memory). At least 1 MiB, the largest Kinesis record.",
+			doc: "Most bytes buffered for one shard between batches (bounded memory). At least 1 MiB, the largest Kinesis record. With enhanced fan-out the HTTP/2 transport may hold a quarter of it more per shard (its stream window: 256 KiB to 4 MiB) while the buffer is full.",
 			bad: []string{"1k", "-1", "lots", "64 parsecs"}},
 	}
 }

@@ -53,12 +53,13 @@ const (
 // HTTP/2 streams multiplexed on few connections (Go opens another
 // connection when a server's MAX_CONCURRENT_STREAMS is reached).
 //
-// Flow-control windows stay at Go's defaults: 4 MiB per stream (one
-// subscription) and 1 GiB per connection. A reader whose shard buffer is
-// full stops taking events, so its stream's window fills and the server
-// stops sending on that stream only; the large connection window keeps a
-// stalled stream from blocking the others on the same connection (a small
-// one would: unread data counts against both windows).
+// Flow-control windows: per stream (one subscription) efoStreamWindow for
+// an enhanced fan-out source, else Go's default of 4 MiB; per connection
+// Go's 1 GiB. A reader whose shard buffer is full stops taking events, so
+// its stream's window fills and the server stops sending on that stream
+// only; the large connection window keeps a stalled stream from blocking
+// the others on the same connection (a small one would: unread data counts
+// against both windows).
 const (
 	// h2ReadIdleTimeout sends a PING on a connection that received no
 	// frame for this long, and h2PingTimeout closes it when the PING gets
@@ -68,16 +69,43 @@ const (
 	h2PingTimeout     = 15 * time.Second
 )
 
-// configureTransport sets the pool and HTTP/2 settings on tr.
-func configureTransport(tr *http.Transport) {
-	tr.MaxIdleConns = maxIdleConns
-	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
-	// The TLS config may carry AWS_CA_BUNDLE's roots, which normally turns
-	// Go's automatic HTTP/2 off; ForceAttemptHTTP2 keeps it on.
-	tr.ForceAttemptHTTP2 = true
-	tr.HTTP2 = &http.HTTP2Config{
-		SendPingTimeout: h2ReadIdleTimeout,
-		PingTimeout:     h2PingTimeout,
+// The HTTP/2 receive window of each stream of an enhanced fan-out source
+// (efoStreamWindow): data Kinesis may push on a subscription that its
+// reader has not taken yet, held by the transport. Every subscription may
+// hold that much while its shard's buffer is full, on top of the buffer, so
+// it is a quarter of the buffer's byte bound (invariant 8: memory stays
+// bounded by the buffer options whatever the shard count). Go's 4 MiB
+// default would put 4 GiB in the transport on 1000 stalled shards whatever
+// shardflow.buffer.maxBytesPerShard says. The default buffer (16 MiB) keeps
+// the 4 MiB; the floor keeps one subscription able to carry its shard's
+// 2 MB/s: a window of W allows W per round trip, and 256 KiB over a 100 ms
+// round trip is 2.6 MB/s.
+const (
+	minEFOStreamWindow = 256 << 10
+	maxEFOStreamWindow = 4 << 20
+)
+
+// efoStreamWindow returns the HTTP/2 stream receive window of an enhanced
+// fan-out source whose shard buffers hold bufferBytes.
+func efoStreamWindow(bufferBytes int) int {
+	return min(maxEFOStreamWindow, max(minEFOStreamWindow, bufferBytes/4))
+}
+
+// transportOptions returns the function that sets the pool and HTTP/2
+// settings on the SDK's transport; streamWindow, if not 0, is the
+// receive window of each HTTP/2 stream (else Go's default, 4 MiB).
+func transportOptions(streamWindow int) func(*http.Transport) {
+	return func(tr *http.Transport) {
+		tr.MaxIdleConns = maxIdleConns
+		tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
+		// The TLS config may carry AWS_CA_BUNDLE's roots, which normally turns
+		// Go's automatic HTTP/2 off; ForceAttemptHTTP2 keeps it on.
+		tr.ForceAttemptHTTP2 = true
+		tr.HTTP2 = &http.HTTP2Config{
+			SendPingTimeout:           h2ReadIdleTimeout,
+			PingTimeout:               h2PingTimeout,
+			MaxReceiveBufferPerStream: streamWindow,
+		}
 	}
 }
 
@@ -97,12 +125,18 @@ func configureTransport(tr *http.Transport) {
 // full-jitter backoff (see RetryConfig), and two stacked retry layers would
 // multiply attempts.
 func NewClient(ctx context.Context, cfg AWSConfig) (*kinesis.Client, error) {
+	return newClient(ctx, cfg, 0)
+}
+
+// newClient is NewClient with the HTTP/2 stream receive window of
+// transportOptions.
+func newClient(ctx context.Context, cfg AWSConfig, streamWindow int) (*kinesis.Client, error) {
 	endpoint, err := normalizeEndpoint(cfg.EndpointURL)
 	if err != nil {
 		return nil, err
 	}
 	fallback, _ := regionFromEndpoint(endpoint)
-	awsCfg, err := LoadAWS(ctx, cfg, fallback)
+	awsCfg, err := loadAWS(ctx, cfg, fallback, streamWindow)
 	if err != nil {
 		return nil, err
 	}
@@ -130,13 +164,17 @@ func NewClient(ctx context.Context, cfg AWSConfig) (*kinesis.Client, error) {
 // checkpoint stores). fallbackRegion is used when neither cfg nor the SDK's
 // configuration names a region.
 func LoadAWS(ctx context.Context, cfg AWSConfig, fallbackRegion string) (aws.Config, error) {
+	return loadAWS(ctx, cfg, fallbackRegion, 0)
+}
+
+func loadAWS(ctx context.Context, cfg AWSConfig, fallbackRegion string, streamWindow int) (aws.Config, error) {
 	c := awscfg.Config{
 		Region: cfg.Region, FallbackRegion: fallbackRegion,
 		AccessKeyID: cfg.AccessKeyID, SecretKey: cfg.SecretKey, SessionToken: cfg.SessionToken,
 		RoleARN: cfg.RoleARN, RoleSessionName: cfg.RoleSessionName, ExternalID: cfg.ExternalID, STSEndpointURL: cfg.STSEndpointURL,
 		CredentialsProvider: cfg.CredentialsProvider,
 		HTTPClient:          cfg.HTTPClient,
-		Transport:           configureTransport,
+		Transport:           transportOptions(streamWindow),
 	}
 	awsCfg, err := awscfg.Load(ctx, c)
 	if err != nil {

@@ -189,3 +189,20 @@ func TestNewClientUsesEndpoint(t *testing.T) {
 		t.Errorf("server saw %q, want one ListShards", got)
 	}
 }
+
+// TestEFOStreamWindow: an enhanced fan-out source's HTTP/2 stream window
+// is a quarter of its shard buffer's byte bound, within 256 KiB and 4 MiB.
+func TestEFOStreamWindow(t *testing.T) {
+	for _, tc := range []struct{ buffer, want int }{
+		{1 << 20, 256 << 10},   // the smallest maxBytesPerShard: the floor
+		{2 << 20, 512 << 10},   // a quarter
+		{8 << 20, 2 << 20},     // a quarter
+		{16 << 20, 4 << 20},    // the default buffer keeps Go's 4 MiB
+		{64 << 20, 4 << 20},    // the ceiling
+		{512 << 10, 256 << 10}, // below the option's minimum (NewSource takes any): the floor
+	} {
+		if got := efoStreamWindow(tc.buffer); got != tc.want {
+			t.Errorf("efoStreamWindow(%d) = %d, want %d", tc.buffer, got, tc.want)
+		}
+	}
+}

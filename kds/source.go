@@ -89,7 +89,11 @@ func NewSource(ctx context.Context, cfg SourceConfig, logger *slog.Logger) (*Sou
 	if err := validateSource(&cfg); err != nil {
 		return nil, err
 	}
-	client, err := NewClient(ctx, cfg.AWS)
+	window := 0
+	if cfg.ConsumerType == SubscribeToShard {
+		window = efoStreamWindow(cfg.BufferBytes)
+	}
+	client, err := newClient(ctx, cfg.AWS, window)
 	if err != nil {
 		return nil, err
 	}

@@ -103,11 +103,12 @@ type Server struct {
 	mu       sync.RWMutex // guards accounts
 	accounts map[string]*account
 
-	seq       atomic.Uint64 // sequence counter, see appendSeq
-	iterEpoch atomic.Uint64 // bumped by ExpireIterators
-	reqID     atomic.Uint64
-	conns     atomic.Int64 // connections accepted, see Connections
-	dirty     atomic.Bool  // state changed since the last snapshot
+	seq        atomic.Uint64 // sequence counter, see appendSeq
+	iterEpoch  atomic.Uint64 // bumped by ExpireIterators
+	reqID      atomic.Uint64
+	conns      atomic.Int64 // connections accepted, see Connections
+	eventBytes atomic.Int64 // see EventBytes
+	dirty      atomic.Bool  // state changed since the last snapshot
 
 	faults faultSet
 	subs   subRegistry
@@ -244,6 +245,13 @@ func (s *Server) serverOpts() serverOpts {
 // on all its listeners (HTTP/1.1 and HTTP/2 alike): with HTTP/2 it shows
 // how many connections a client's subscriptions were spread over.
 func (s *Server) Connections() int { return int(s.conns.Load()) }
+
+// EventBytes returns the JSON payload bytes of the SubscribeToShardEvent
+// messages the server has written, to all subscriptions. An event counts
+// once written whole: over HTTP/2, once the client's flow-control window
+// has taken all of it, so a stalled client's window shows as a count that
+// stops growing.
+func (s *Server) EventBytes() int64 { return s.eventBytes.Load() }
 
 // certificate returns the server's self-signed certificate, made once.
 func (s *Server) certificate() (tls.Certificate, []byte, error) {

@@ -284,6 +284,9 @@ func (s *Server) writeShardEvent(c *call, sh *shard, res readResult, children []
 	}
 	b = append(b, '}')
 	err := writeEvent(c.w, "SubscribeToShardEvent", b)
+	if err == nil {
+		s.eventBytes.Add(int64(len(b)))
+	}
 	putBuf(bp, b)
 	return err
 }
