@@ -178,9 +178,14 @@ func skipOnEFO(t *testing.T, em testenv.Emulator, why string) {
 // than the server allows HTTP/2 streams on one connection
 // (efoSoloStreams): kds's HTTP/2 client (the one the query builds, with
 // AWS_CA_BUNDLE's roots) must open more connections rather than queue
-// subscriptions behind the limit, and keep doing so across renewals.
-// Every record of every shard arrives exactly once, in order per shard.
-// Not parallel: the server's connection count is this test's alone.
+// subscriptions behind the limit, and renew them all. Every record of
+// every shard arrives exactly once, in order per shard, and no call failed.
+// Whether a new connection's first streams are refused (REFUSED_STREAM,
+// resent thanks to awshttpfix) is a race this test usually, not always,
+// meets; awshttpfix's TestRefusedStreamReplayed is the deterministic check.
+// The connection count is a lower bound: it also counts the dials net/http
+// makes concurrently and closes unused. Not parallel: the server's counts
+// are this test's alone.
 func TestEFOSubscriptionsSpreadOverConnections(t *testing.T) {
 	if efoSoloServer == nil {
 		t.Fatal("the shared kdsfake servers are not running (TestMain calls setUpEFO)")
@@ -279,11 +284,12 @@ func TestEFOStalledSinkBoundsTransportMemory(t *testing.T) {
 		sent = n
 		return still >= 50 // polled every 20 ms
 	})
-	// Taken by the reader: the buffer's bound and the event that crossed it
-	// (it reads no event while the buffer is full; the batch the stalled
+	// Taken by the reader: the buffer's bound (of record data, which the
+	// events' JSON makes about 1.4 times larger) and the event that crossed
+	// it (it reads no event while the buffer is full; the batch the stalled
 	// sink has is still in the buffer), and what its decoder read ahead;
 	// in the transport: one window (an event counts once written whole).
-	bound := int64(bufferBytes + maxEvent + readAhead + window)
+	bound := int64(bufferBytes*3/2 + maxEvent + readAhead + window)
 	t.Logf("stalled after %d event bytes (bound %d; %d of record data were written)", sent, bound, records*recordBytes)
 	if sent > bound {
 		t.Errorf("the client took %d bytes of events with a stalled sink, more than %d: the transport buffers more than one %d-byte window", sent, bound, window)

@@ -78,8 +78,9 @@ const (
 // default would put 4 GiB in the transport on 1000 stalled shards whatever
 // shardflow.buffer.maxBytesPerShard says. The default buffer (16 MiB) keeps
 // the 4 MiB; the floor keeps one subscription able to carry its shard's
-// 2 MB/s: a window of W allows W per round trip, and 256 KiB over a 100 ms
-// round trip is 2.6 MB/s.
+// 2 MB/s: a window of W allows W per round trip, and 256 KiB over a 130 ms
+// round trip is 2 MB/s. The window applies to the client NewSource builds
+// (AWSConfig.HTTPClient, a test's own client, keeps its settings).
 const (
 	minEFOStreamWindow = 256 << 10
 	maxEFOStreamWindow = 4 << 20

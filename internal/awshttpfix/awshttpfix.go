@@ -18,10 +18,19 @@
 // the server allows before the server's SETTINGS frame arrives (an
 // enhanced fan-out source opening many subscriptions at once), and the
 // server refuses the extra ones; net/http then fails them with "cannot retry
-// ... define Request.GetBody" instead of resending them. Small bodies (at
-// most rewindLimit, which covers every call but large PutRecord(s)) are
-// therefore read into memory and given a GetBody; net/http uses it only
-// when the server is known not to have processed the request.
+// ... define Request.GetBody" instead of resending them. The bodies of
+// JSON-protocol calls (an X-Amz-Target header: Kinesis, DynamoDB) of at most
+// rewindLimit bytes (every call but large PutRecord(s)) are therefore read
+// into memory and given a GetBody. net/http resends with it, inside one
+// call (kds's retry count does not see it), after REFUSED_STREAM, a GOAWAY
+// that names an earlier stream, an HTTP/1.1 connection that failed before
+// anything was written, and an HTTP/2 PROTOCOL_ERROR reset by the server
+// (golang/go#47635: servers that refuse that way) — the last may follow a
+// request the server did process, which for PutRecord(s) is a duplicate of
+// the kind the Kinesis sink's at-least-once delivery already allows. GetBody
+// also lets net/http follow a 307 or 308 redirect with the body; AWS
+// answers JSON-protocol calls with none, and S3 (REST, no X-Amz-Target,
+// where a 307 to a bucket's region exists) is left as it was.
 package awshttpfix
 
 import (
@@ -77,14 +86,21 @@ func prepare(r *http.Request) (*http.Request, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return r, nil
 	}
-	if r.GetBody == nil && r.ContentLength > 0 && r.ContentLength <= rewindLimit {
-		b := make([]byte, r.ContentLength)
-		_, err := io.ReadFull(r.Body, b)
+	if r.GetBody == nil && r.ContentLength > 0 && r.ContentLength <= rewindLimit && r.Header.Get("X-Amz-Target") != "" {
+		b := make([]byte, r.ContentLength+1)
+		n, err := io.ReadFull(r.Body, b)
 		// As net/http would, whatever happened: the body is ours to close.
 		r.Body.Close()
-		if err != nil {
+		switch {
+		case int64(n) > r.ContentLength:
+			// net/http refuses a body longer than its Content-Length too.
+			return nil, fmt.Errorf("the request body is longer than its Content-Length (%d bytes)", r.ContentLength)
+		case err != io.ErrUnexpectedEOF && err != io.EOF:
 			return nil, fmt.Errorf("reading the request body (%d bytes): %w", r.ContentLength, err)
+		case int64(n) < r.ContentLength:
+			return nil, fmt.Errorf("the request body has %d bytes, its Content-Length says %d", n, r.ContentLength)
 		}
+		b = b[:n]
 		r2 := *r
 		// Nobody else holds this body, so it may keep io.WriterTo.
 		r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }

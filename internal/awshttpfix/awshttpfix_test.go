@@ -64,13 +64,15 @@ func sdkRequest(t *testing.T, url string, body []byte) *http.Request {
 		t.Fatal(err)
 	}
 	req.ContentLength = int64(len(body))
+	req.Header.Set("X-Amz-Target", "Kinesis_20131202.SubscribeToShard")
 	return req
 }
 
-// TestSmallBodiesReplayable: a small body of known length is read once and
-// given a GetBody that returns the same bytes; the original body is
-// closed. A body over rewindLimit, or of unknown length, is left to be
-// streamed (without io.WriterTo).
+// TestSmallBodiesReplayable: the small body of known length of a
+// JSON-protocol call is read once and given a GetBody that returns the same
+// bytes; the original body is closed. A body over rewindLimit, of unknown
+// length or of another protocol is left to be streamed (without
+// io.WriterTo); a body whose length is not its Content-Length is refused.
 func TestSmallBodiesReplayable(t *testing.T) {
 	closed := false
 	small := []byte(`{"ShardId":"shardId-000000000001"}`)
@@ -105,25 +107,41 @@ func TestSmallBodiesReplayable(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		name string
-		size int
-		cl   int64
+		name   string
+		size   int
+		cl     int64
+		target bool // an X-Amz-Target header (a JSON-protocol call)
+		replay bool // want a GetBody
+		err    string
 	}{
-		{"over the limit", rewindLimit + 1, rewindLimit + 1},
-		{"unknown length", 10, -1},
+		{"at the limit", rewindLimit, rewindLimit, true, true, ""},
+		{"over the limit", rewindLimit + 1, rewindLimit + 1, true, false, ""},
+		{"unknown length", 10, -1, true, false, ""},
+		{"no X-Amz-Target (S3)", 10, 10, false, false, ""},
+		{"longer than its length", 11, 10, true, false, "longer than its Content-Length (10 bytes)"},
+		{"shorter than its length", 9, 10, true, false, "has 9 bytes, its Content-Length says 10"},
 	} {
 		req := sdkRequest(t, "http://127.0.0.1/", make([]byte, tc.size))
 		req.ContentLength = tc.cl
+		if !tc.target {
+			req.Header.Del("X-Amz-Target")
+		}
 		rt := &recordingRT{}
 		resp, err := (&http.Client{Transport: Transport(rt)}).Do(req)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want one saying %q", tc.name, err, tc.err)
+			}
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if rt.req.GetBody != nil {
-			t.Errorf("%s: the body was given a GetBody", tc.name)
+		if got := rt.req.GetBody != nil; got != tc.replay {
+			t.Errorf("%s: GetBody set %v, want %v", tc.name, got, tc.replay)
 		}
-		if _, ok := rt.body.(io.WriterTo); ok {
+		if _, ok := rt.body.(io.WriterTo); ok && !tc.replay {
 			t.Errorf("%s: the transport saw a body with io.WriterTo", tc.name)
 		}
 		if b, _ := io.ReadAll(rt.body); len(b) != tc.size {
