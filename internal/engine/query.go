@@ -123,6 +123,9 @@ type Query struct {
 	initial     map[string]bool
 	ids         []string    // q.shards' keys, sorted (sortedIDs)
 	timer       *time.Timer // sleep's timer, reused
+	// planShards and planLag are the maps of the current plan (plan).
+	planShards map[string]ShardOffset
+	planLag    map[string]int64
 
 	// Worker mode (Config.Coordinator).
 	shared    Shared          // the start position shared by every worker
@@ -937,10 +940,20 @@ func (p *planned) hasContent() bool { return p.rows > 0 }
 // non-zero cutoff (AvailableNow) records that arrived after it are left for
 // later.
 func (q *Query) plan(ctx context.Context, cutoff time.Time) (*planned, error) {
+	// The two per-shard maps are the previous plan's, emptied: a plan
+	// lives until its batch is reported, before the next plan, and nothing
+	// keeps them (the offsets entry is encoded, progress copies), so a
+	// wide stream's small batches do not allocate two maps of every shard.
+	if q.planShards == nil {
+		q.planShards = make(map[string]ShardOffset, len(q.shards))
+		q.planLag = make(map[string]int64, len(q.shards))
+	}
+	clear(q.planShards)
+	clear(q.planLag)
 	p := &planned{
-		entry:  OffsetEntry{BatchID: q.nextBatch, Timestamp: q.now().UTC(), Shards: make(map[string]ShardOffset, len(q.shards))},
+		entry:  OffsetEntry{BatchID: q.nextBatch, Timestamp: q.now().UTC(), Shards: q.planShards},
 		lagMax: -1,
-		lag:    make(map[string]int64, len(q.shards)),
+		lag:    q.planLag,
 	}
 	for _, id := range q.sortedIDs() {
 		s := q.shards[id]

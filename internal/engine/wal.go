@@ -169,6 +169,8 @@ func (w wal) create(ctx context.Context, name string, v any) error {
 	if err != nil {
 		return err
 	}
+	// A store keeps no slice it is given (checkpoint.Store).
+	defer w.enc.release(b)
 	if err := w.store.Create(ctx, name, b); err != nil {
 		if errors.Is(err, checkpoint.ErrExist) {
 			return fmt.Errorf("checkpoint in use: %s/%s was written by another process: %w", w.store.Location(), name, err)

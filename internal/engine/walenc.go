@@ -28,6 +28,10 @@ type entryEncoder struct {
 	mu    sync.Mutex
 	ids   []string // the previous entry's shard ids, sorted
 	cache map[string]cachedShard
+	// spare is an encoded entry's buffer handed back by release: the next
+	// offsets entry, as long as the last one, is written into it rather
+	// than into a new one (stores keep no slice they are given).
+	spare []byte
 }
 
 // cachedShard is a shard's offset in the previous entry and its JSON: the
@@ -37,7 +41,8 @@ type cachedShard struct {
 	json []byte
 }
 
-// marshal returns v (an OffsetEntry or CommitEntry) as indented JSON.
+// marshal returns v (an OffsetEntry or CommitEntry) as indented JSON. The
+// caller may hand the slice back with release once it is done with it.
 func (c *entryEncoder) marshal(v any) ([]byte, error) {
 	var (
 		b  []byte
@@ -45,7 +50,7 @@ func (c *entryEncoder) marshal(v any) ([]byte, error) {
 	)
 	switch e := v.(type) {
 	case OffsetEntry:
-		b, ok = c.appendOffsets(make([]byte, 0, 128+160*len(e.Shards)), e)
+		b, ok = c.appendOffsets(c.buffer(128+160*len(e.Shards)), e)
 	case CommitEntry:
 		b, ok = e.appendJSON(make([]byte, 0, 128))
 	}
@@ -53,6 +58,33 @@ func (c *entryEncoder) marshal(v any) ([]byte, error) {
 		return b, nil
 	}
 	return json.MarshalIndent(v, "", "  ")
+}
+
+// buffer returns an empty slice with at least n bytes of capacity: the
+// spare one when it is big enough.
+func (c *entryEncoder) buffer(n int) []byte {
+	if c != nil {
+		c.mu.Lock()
+		b := c.spare
+		c.spare = nil
+		c.mu.Unlock()
+		if cap(b) >= n {
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// release hands back a slice marshal returned, for the next entry.
+func (c *entryEncoder) release(b []byte) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if cap(b) > cap(c.spare) {
+		c.spare = b
+	}
+	c.mu.Unlock()
 }
 
 // sortedIDs returns the shard ids of shards, sorted; with c, the previous
