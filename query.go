@@ -90,7 +90,9 @@ type QueryConfig struct {
 	// prefix (s3://bucket/prefix) or a DynamoDB checkpoint, open the store
 	// with package checkpoint/ckptopen and set Checkpoint.
 	CheckpointLocation string
-	// Checkpoint overrides CheckpointLocation with a store of your own.
+	// Checkpoint overrides CheckpointLocation with a store of your own. It
+	// must keep checkpoint.Store's contract, never keeping a slice it is
+	// given: the query reuses the buffer of one log entry for the next.
 	Checkpoint checkpoint.Store
 	// Trigger defaults to ProcessingTime(0).
 	Trigger Trigger

@@ -123,9 +123,11 @@ type Query struct {
 	initial     map[string]bool
 	ids         []string    // q.shards' keys, sorted (sortedIDs)
 	timer       *time.Timer // sleep's timer, reused
-	// planShards and planLag are the maps of the current plan (plan).
+	// planShards and planLag are the maps of the current plan (plan);
+	// planSize is the most shards they have held.
 	planShards map[string]ShardOffset
 	planLag    map[string]int64
+	planSize   int
 
 	// Worker mode (Config.Coordinator).
 	shared    Shared          // the start position shared by every worker
@@ -944,10 +946,14 @@ func (q *Query) plan(ctx context.Context, cutoff time.Time) (*planned, error) {
 	// lives until its batch is reported, before the next plan, and nothing
 	// keeps them (the offsets entry is encoded, progress copies), so a
 	// wide stream's small batches do not allocate two maps of every shard.
-	if q.planShards == nil {
+	// clear costs the most shards the maps ever held: after the stream (or
+	// this worker's share) shrank to a quarter, new maps are cheaper.
+	if q.planShards == nil || len(q.shards) < q.planSize/4 {
 		q.planShards = make(map[string]ShardOffset, len(q.shards))
 		q.planLag = make(map[string]int64, len(q.shards))
+		q.planSize = 0
 	}
+	q.planSize = max(q.planSize, len(q.shards))
 	clear(q.planShards)
 	clear(q.planLag)
 	p := &planned{
