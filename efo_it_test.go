@@ -299,3 +299,59 @@ func TestEFOStalledSinkBoundsTransportMemory(t *testing.T) {
 	run.stop(t)
 	checkExactlyOnce(t, e.sink.rows(), puts)
 }
+
+// TestEFOConnectionsDropped: while records are written without pause, the
+// server drops every connection at once, twice (as a failing load balancer
+// would): the subscriptions on them (10 shards over several connections,
+// efoSoloStreams each) all end with a connection error together, and the
+// query, through the client it builds itself, subscribes again from each
+// shard's last position (no sooner than 5 s after the last subscribe call).
+// Every record arrives exactly once and in order, and no call fails for
+// good. Parallel: the other tests on this server are not, so they are done
+// before it starts.
+func TestEFOConnectionsDropped(t *testing.T) {
+	t.Parallel()
+	if efoSoloServer == nil {
+		t.Fatal("the shared kdsfake servers are not running (TestMain calls setUpEFO)")
+	}
+	const shards = 10
+	opts := efoOptions()
+	opts["kinesis.endpointUrl"] = efoSoloServer.TLSURL()
+	opts["kinesis.startingPosition"] = "TRIM_HORIZON"
+	e := newITEnv(t, testenv.Emulator{Name: "kdsfake-solo", Endpoint: efoSoloServer.URL()}, shards, opts)
+	ids := make([]string, shards)
+	for i := range ids {
+		ids[i] = itShardID(i)
+	}
+	subs0 := efoSoloServer.Calls("SubscribeToShard")
+	run := e.start(shardflow.ProcessingTime(0), nil)
+	e.waitStarted(run)
+	var puts []testenv.Put
+	// Drop when every shard is subscribed: at 2 s, and at 8 s, after the
+	// renewals the 5-second spacing holds back to about 5 s.
+	drops := []time.Duration{2 * time.Second, 8 * time.Second}
+	begin := time.Now()
+	for i := 0; time.Since(begin) < 10*time.Second; i++ {
+		puts = append(puts, e.putSpread(ids, itValues(10*i, 10*i+9)...)...)
+		if len(drops) > 0 && time.Since(begin) >= drops[0] {
+			efoSoloServer.DropConnections()
+			drops = drops[1:]
+		}
+		if err := run.failed(); err != nil {
+			t.Fatalf("query failed with its connections dropped: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // a steady producer
+	}
+	e.waitRows(run, len(puts))
+	run.stop(t)
+	checkExactlyOnce(t, e.sink.rows(), puts)
+	checkShardOrder(t, e.sink.batches())
+	subs := efoSoloServer.Calls("SubscribeToShard") - subs0
+	t.Logf("%d records; %d SubscribeToShard calls; metrics retries=%d", len(puts), subs, e.metric("retries"))
+	if n := e.metric("failures"); n != 0 {
+		t.Errorf("failures metric %d, want 0", n)
+	}
+	if subs < 3*shards {
+		t.Errorf("%d SubscribeToShard calls, want >= %d: the drops did not break every subscription twice", subs, 3*shards)
+	}
+}

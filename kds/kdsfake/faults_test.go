@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -181,5 +182,33 @@ func TestQuotas(t *testing.T) {
 	clock.Advance(2 * time.Second)
 	if _, err := kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: out.NextShardIterator}); err != nil {
 		t.Fatalf("after the debt is paid: %v", err)
+	}
+}
+
+// TestDropConnections: the server counts the connections it accepts and
+// closes the open ones on DropConnections; a client then works on a new
+// connection.
+func TestDropConnections(t *testing.T) {
+	srv := kdsfake.Start(t, kdsfake.Config{})
+	kc := newClient(t, srv, clientOpts{})
+	ctx := context.Background()
+	createStream(t, kc, "d", 1)
+	if n := srv.Connections(); n != 1 {
+		t.Fatalf("%d connections accepted, want 1 (keep-alive)", n)
+	}
+	if n := srv.DropConnections(); n != 1 {
+		t.Fatalf("DropConnections closed %d, want 1", n)
+	}
+	// A client with a pool of its own: the first one may still hold the
+	// dropped connection as idle and fail on it once, as any client would.
+	kc = newClient(t, srv, clientOpts{httpClient: &http.Client{Transport: &http.Transport{}}})
+	if _, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("d")}); err != nil {
+		t.Fatalf("ListShards after the drop: %v", err)
+	}
+	if n := srv.Connections(); n != 2 {
+		t.Errorf("%d connections accepted, want 2", n)
+	}
+	if n := srv.DropConnections(); n != 1 {
+		t.Errorf("DropConnections closed %d, want 1 (the dropped one is gone)", n)
 	}
 }

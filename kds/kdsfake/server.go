@@ -107,8 +107,10 @@ type Server struct {
 	iterEpoch  atomic.Uint64 // bumped by ExpireIterators
 	reqID      atomic.Uint64
 	conns      atomic.Int64 // connections accepted, see Connections
-	eventBytes atomic.Int64 // see EventBytes
-	dirty      atomic.Bool  // state changed since the last snapshot
+	openMu     sync.Mutex
+	open       map[net.Conn]bool // the connections open now, see DropConnections
+	eventBytes atomic.Int64      // see EventBytes
+	dirty      atomic.Bool       // state changed since the last snapshot
 
 	faults faultSet
 	subs   subRegistry
@@ -238,7 +240,42 @@ func (s *Server) ListenTLS(addr string) (string, error) {
 
 // serverOpts are the settings of the server's listeners.
 func (s *Server) serverOpts() serverOpts {
-	return serverOpts{log: s.log, maxStreams: s.cfg.MaxConcurrentStreams, onConn: func() { s.conns.Add(1) }}
+	return serverOpts{log: s.log, maxStreams: s.cfg.MaxConcurrentStreams, connState: s.connState}
+}
+
+// connState counts new connections and keeps the open ones, for
+// Connections and DropConnections.
+func (s *Server) connState(c net.Conn, st http.ConnState) {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	switch st {
+	case http.StateNew:
+		s.conns.Add(1)
+		if s.open == nil {
+			s.open = map[net.Conn]bool{}
+		}
+		s.open[c] = true
+	case http.StateClosed, http.StateHijacked:
+		delete(s.open, c)
+	}
+}
+
+// DropConnections closes every client connection the server has open, at
+// once and without a GOAWAY, as a failing load balancer or network would:
+// every request and SubscribeToShard event stream on them ends with a
+// connection error. The listeners stay open. It returns how many
+// connections it closed.
+func (s *Server) DropConnections() int {
+	s.openMu.Lock()
+	conns := make([]net.Conn, 0, len(s.open))
+	for c := range s.open {
+		conns = append(conns, c)
+	}
+	s.openMu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	return len(conns)
 }
 
 // Connections returns how many client connections the server has accepted

@@ -82,8 +82,8 @@ type serverOpts struct {
 	// maxStreams is the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS the server
 	// announces (0: net/http's default).
 	maxStreams int
-	// onConn, if set, is called with each new connection.
-	onConn func()
+	// connState, if set, is the servers' http.Server.ConnState.
+	connState func(net.Conn, http.ConnState)
 }
 
 func newServer(h http.Handler, o serverOpts) *http.Server {
@@ -99,13 +99,7 @@ func newServer(h http.Handler, o serverOpts) *http.Server {
 		Protocols:         new(http.Protocols),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: o.maxStreams},
 	}
-	if o.onConn != nil {
-		srv.ConnState = func(_ net.Conn, st http.ConnState) {
-			if st == http.StateNew {
-				o.onConn()
-			}
-		}
-	}
+	srv.ConnState = o.connState
 	return srv
 }
 
