@@ -26,9 +26,13 @@
 //
 // Tests drive failures with the fault injection methods: [Server.ThrottleNext],
 // [Server.FailNext], [Server.ResetNext], [Server.DelayNext],
-// [Server.ExpireIterators], [Server.EndSubscriptions] and [Server.Trim];
+// [Server.ExpireIterators], [Server.EndSubscriptions],
+// [Server.BreakSubscriptions], [Server.DropConnections] and [Server.Trim];
 // [Server.Calls] counts the calls of each action so that tests can assert
-// retries. [Config.Clock] makes time-driven behaviour (retention, iterator
+// retries, [Server.Connections] the connections clients opened and
+// [Server.EventBytes] the event bytes a subscriber took (its HTTP/2 flow
+// control). [Config.MaxConcurrentStreams] limits the streams per HTTP/2
+// connection. [Config.Clock] makes time-driven behaviour (retention, iterator
 // expiry, status delays, quotas) deterministic.
 //
 // In a test, [Start] runs a server on 127.0.0.1 and closes it at the end
