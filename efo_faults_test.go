@@ -33,18 +33,11 @@ func efoFaultRun(t *testing.T, setup func(e *efoEnv), fault func(e *efoEnv, sinc
 	}
 	run := e.start(shardflow.ProcessingTime(0), nil)
 	e.waitStarted(run)
-	var puts []testenv.Put
-	begin := time.Now()
-	for i := 0; time.Since(begin) < 7*time.Second; i++ {
-		puts = append(puts, e.putSpread(shards, itValues(10*i, 10*i+9)...)...)
+	puts := e.produceSteadily(run, shards, 7*time.Second, func(since time.Duration) {
 		if fault != nil {
-			fault(e, time.Since(begin))
+			fault(e, since)
 		}
-		if err := run.failed(); err != nil {
-			t.Fatalf("query failed under faults: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // a steady producer
-	}
+	})
 	e.waitRows(run, len(puts))
 	run.stop(t)
 	checkExactlyOnce(t, e.sink.rows(), puts)
@@ -55,6 +48,27 @@ func efoFaultRun(t *testing.T, setup func(e *efoEnv), fault func(e *efoEnv, sinc
 	t.Logf("%d records; %d SubscribeToShard calls; metrics retries=%d throttles=%d",
 		len(puts), e.srv.Calls("SubscribeToShard"), e.metric("retries"), e.metric("throttles"))
 	return e
+}
+
+// produceSteadily writes 10 records every 50 ms, spread over shards, for
+// d while run reads them, calling each (if not nil) after every write with
+// the time since the first; it fails the test as soon as the query fails.
+// It returns the records written.
+func (e *itEnv) produceSteadily(run *itRun, shards []string, d time.Duration, each func(since time.Duration)) []testenv.Put {
+	e.t.Helper()
+	var puts []testenv.Put
+	begin := time.Now()
+	for i := 0; time.Since(begin) < d; i++ {
+		puts = append(puts, e.putSpread(shards, itValues(10*i, 10*i+9)...)...)
+		if each != nil {
+			each(time.Since(begin))
+		}
+		if err := run.failed(); err != nil {
+			e.t.Fatalf("query failed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // a steady producer
+	}
+	return puts
 }
 
 // breakOnce returns a fault that, from 1 s on, breaks the running

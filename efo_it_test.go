@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -174,6 +175,26 @@ func skipOnEFO(t *testing.T, em testenv.Emulator, why string) {
 	}
 }
 
+// soloEnv returns a test's stream of the given shards on efoSoloServer,
+// read by enhanced fan-out from TRIM_HORIZON through the client the query
+// builds itself, with extra options, and the stream's shard ids.
+func soloEnv(t *testing.T, shards int, extra map[string]string) (*itEnv, []string) {
+	t.Helper()
+	if efoSoloServer == nil {
+		t.Fatal("the shared kdsfake servers are not running (TestMain calls setUpEFO)")
+	}
+	opts := efoOptions()
+	opts["kinesis.endpointUrl"] = efoSoloServer.TLSURL()
+	opts["kinesis.startingPosition"] = "TRIM_HORIZON"
+	maps.Copy(opts, extra)
+	e := newITEnv(t, testenv.Emulator{Name: "kdsfake-solo", Endpoint: efoSoloServer.URL()}, shards, opts)
+	ids := make([]string, shards)
+	for i := range ids {
+		ids[i] = itShardID(i)
+	}
+	return e, ids
+}
+
 // TestEFOSubscriptionsSpreadOverConnections reads a stream with more shards
 // than the server allows HTTP/2 streams on one connection
 // (efoSoloStreams): kds's HTTP/2 client (the one the query builds, with
@@ -187,18 +208,8 @@ func skipOnEFO(t *testing.T, em testenv.Emulator, why string) {
 // makes concurrently and closes unused. Not parallel: the server's counts
 // are this test's alone.
 func TestEFOSubscriptionsSpreadOverConnections(t *testing.T) {
-	if efoSoloServer == nil {
-		t.Fatal("the shared kdsfake servers are not running (TestMain calls setUpEFO)")
-	}
 	const shards = 10
-	opts := efoOptions()
-	opts["kinesis.endpointUrl"] = efoSoloServer.TLSURL()
-	opts["kinesis.startingPosition"] = "TRIM_HORIZON"
-	e := newITEnv(t, testenv.Emulator{Name: "kdsfake-narrow", Endpoint: efoSoloServer.URL()}, shards, opts)
-	ids := make([]string, shards)
-	for i := range ids {
-		ids[i] = itShardID(i)
-	}
+	e, ids := soloEnv(t, shards, nil)
 	puts := e.putSpread(ids, itValues(0, 3*shards-1)...)
 	conns0, subs0 := efoSoloServer.Connections(), efoSoloServer.Calls("SubscribeToShard")
 	run := e.start(shardflow.ProcessingTime(0), nil)
@@ -247,11 +258,7 @@ func TestEFOStalledSinkBoundsTransportMemory(t *testing.T) {
 		window    = 256 << 10 // efoStreamWindow(bufferBytes), against Go's 4 MiB
 		readAhead = 64 << 10
 	)
-	opts := efoOptions()
-	opts["kinesis.endpointUrl"] = efoSoloServer.TLSURL()
-	opts["kinesis.startingPosition"] = "TRIM_HORIZON"
-	opts["shardflow.buffer.maxBytesPerShard"] = strconv.Itoa(bufferBytes)
-	e := newITEnv(t, testenv.Emulator{Name: "kdsfake-solo", Endpoint: efoSoloServer.URL()}, 1, opts)
+	e, _ := soloEnv(t, 1, map[string]string{"shardflow.buffer.maxBytesPerShard": strconv.Itoa(bufferBytes)})
 	gate := make(chan struct{})
 	e.out = shardflow.ForEachBatch(func(ctx context.Context, b *shardflow.Batch) error {
 		select {
@@ -311,37 +318,20 @@ func TestEFOStalledSinkBoundsTransportMemory(t *testing.T) {
 // before it starts.
 func TestEFOConnectionsDropped(t *testing.T) {
 	t.Parallel()
-	if efoSoloServer == nil {
-		t.Fatal("the shared kdsfake servers are not running (TestMain calls setUpEFO)")
-	}
 	const shards = 10
-	opts := efoOptions()
-	opts["kinesis.endpointUrl"] = efoSoloServer.TLSURL()
-	opts["kinesis.startingPosition"] = "TRIM_HORIZON"
-	e := newITEnv(t, testenv.Emulator{Name: "kdsfake-solo", Endpoint: efoSoloServer.URL()}, shards, opts)
-	ids := make([]string, shards)
-	for i := range ids {
-		ids[i] = itShardID(i)
-	}
+	e, ids := soloEnv(t, shards, nil)
 	subs0 := efoSoloServer.Calls("SubscribeToShard")
 	run := e.start(shardflow.ProcessingTime(0), nil)
 	e.waitStarted(run)
-	var puts []testenv.Put
 	// Drop when every shard is subscribed: at 2 s, and at 8 s, after the
 	// renewals the 5-second spacing holds back to about 5 s.
 	drops := []time.Duration{2 * time.Second, 8 * time.Second}
-	begin := time.Now()
-	for i := 0; time.Since(begin) < 10*time.Second; i++ {
-		puts = append(puts, e.putSpread(ids, itValues(10*i, 10*i+9)...)...)
-		if len(drops) > 0 && time.Since(begin) >= drops[0] {
+	puts := e.produceSteadily(run, ids, 10*time.Second, func(since time.Duration) {
+		if len(drops) > 0 && since >= drops[0] {
 			efoSoloServer.DropConnections()
 			drops = drops[1:]
 		}
-		if err := run.failed(); err != nil {
-			t.Fatalf("query failed with its connections dropped: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond) // a steady producer
-	}
+	})
 	e.waitRows(run, len(puts))
 	run.stop(t)
 	checkExactlyOnce(t, e.sink.rows(), puts)
