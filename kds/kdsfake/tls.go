@@ -73,9 +73,6 @@ func selfSignedCert(hosts ...string) (tls.Certificate, []byte, error) {
 	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
-// newServer returns an http.Server with settings shared by both listeners.
-// There is no WriteTimeout or ReadTimeout: a SubscribeToShard response
-// streams for minutes and a long-poll request must not be cut off.
 // serverOpts are the settings of the http.Servers a Server runs.
 type serverOpts struct {
 	log *slog.Logger // nil: discard
@@ -86,21 +83,23 @@ type serverOpts struct {
 	connState func(net.Conn, http.ConnState)
 }
 
+// newServer returns an http.Server with settings shared by both listeners.
+// There is no WriteTimeout or ReadTimeout: a SubscribeToShard response
+// streams for minutes and a long-poll request must not be cut off.
 func newServer(h http.Handler, o serverOpts) *http.Server {
 	logger := o.log
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv := &http.Server{
+	return &http.Server{
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		Protocols:         new(http.Protocols),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: o.maxStreams},
+		ConnState:         o.connState,
 	}
-	srv.ConnState = o.connState
-	return srv
 }
 
 // serve runs fn in a goroutine and logs an unexpected error from it.
