@@ -78,7 +78,8 @@ type Lease struct {
 type PeerLogs func(ctx context.Context, worker string) (checkpoint.Store, error)
 
 // peerLogDepth bounds how far back a worker's log is searched, past
-// abandoned batches, for its last committed batch.
+// abandoned batches and batches without the shard, for its last committed
+// batch that held the shard.
 const peerLogDepth = 16
 
 // joinShared replaces the query's own start position with the shared one.
@@ -180,7 +181,7 @@ func (q *Query) resumeFrom(ctx context.Context, id string, l Lease) (Start, erro
 }
 
 // lastCommitted finds where shard id resumes after the last batch a
-// worker's log committed, when that batch held the shard.
+// worker's log committed that held the shard, within peerLogDepth batches.
 func lastCommitted(ctx context.Context, w wal, id string) (Start, bool, error) {
 	n, err := w.latest(ctx, commitsDir)
 	if err != nil || n < 0 {
@@ -203,7 +204,12 @@ func lastCommitted(ctx context.Context, w wal, id string) (Start, bool, error) {
 		}
 		o, ok := e.Shards[id]
 		if !ok {
-			return Start{}, false, nil
+			// A worker that lost the shard's lease goes on committing
+			// batches of its other shards: its last batch that held
+			// the shard is further back. (An older one, from before the
+			// shard was last taken from this worker, is never later
+			// than the lease's position: resumeFrom keeps the lease's.)
+			continue
 		}
 		return o.next(), true, nil
 	}

@@ -190,6 +190,42 @@ func TestWorkerResumesAfterTheDeadOwnersLastCommit(t *testing.T) {
 	}
 }
 
+// TestWorkerResumesPastTheOwnersLaterBatches: the previous owner went on
+// committing batches of its other shards after it stopped reading the
+// shard (it lost the lease), so its latest commits do not hold the shard;
+// the new owner still resumes after the last batch that did, not from the
+// lease's older position.
+func TestWorkerResumesPastTheOwnersLaterBatches(t *testing.T) {
+	src := newFakeSource("s", "shardId-0", "shardId-1")
+	src.put("shardId-0", 4)
+	prev := memstore.New()
+	first := newCollector()
+	if err := runWorker(t, Config{Store: prev, Source: src, Sink: first, Coordinator: newFakeCoord()}, rowsAtLeast(first, 4)); err != nil {
+		t.Fatal(err)
+	}
+	// The same worker without shardId-0 commits more batches of shardId-1.
+	rest := newFakeSource("s", "shardId-1")
+	rest.put("shardId-1", 3)
+	second := newCollector()
+	if err := runWorker(t, Config{Store: prev, Source: rest, Sink: second, Coordinator: newFakeCoord()}, rowsAtLeast(second, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(second.batches); n == 0 {
+		t.Fatal("the previous owner committed no batch without shardId-0")
+	}
+	later := keysOf("shardId-0", src.put("shardId-0", 2))
+	co := newFakeCoord()
+	co.starts["shardId-0"] = Lease{Start: Start{Type: TrimHorizon}, PrevOwner: "prev"}
+	sink := newCollector()
+	peers := func(ctx context.Context, worker string) (checkpoint.Store, error) { return prev, nil }
+	if err := runWorker(t, Config{Store: memstore.New(), Source: src, Sink: sink, Coordinator: co, PeerLogs: peers}, rowsAtLeast(sink, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.all(); !slices.Equal(got, later) {
+		t.Fatalf("the new owner read %v, want only %v", got, later)
+	}
+}
+
 func TestWorkerModeRunsContinuously(t *testing.T) {
 	_, err := New(Config{Store: memstore.New(), Source: newFakeSource("s"), Sink: newCollector(), Coordinator: newFakeCoord(), Trigger: Trigger{Kind: KindAvailableNow}})
 	if err == nil || !strings.Contains(err.Error(), "processing-time") {
